@@ -1,0 +1,8 @@
+"""Checks written once against the store adapters; `estate verify` runs them on any environment.
+
+Each check returns a Result: it holds, it does not hold (with why), or the server cannot do it
+(``unsupported``, reported as such rather than passed).
+"""
+from checks.registry import CHECKS, Check, Outcome, Result, run_checks
+
+__all__ = ["CHECKS", "Check", "Outcome", "Result", "run_checks"]

@@ -1,0 +1,124 @@
+"""MinIO: distributed and erasure-coded (4+ pods in HA stacks, or one pod with several drives in dev),
+TLS, a KMS master key so default SSE-S3 bucket encryption works, and the seed's buckets set up by a
+Job with `mc`: private, encrypted, versioned, with lifecycle expiry from config. The backup bucket
+expires objects after the stack's backup retention."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import k8s as kx
+from infra.config import SEED_BUCKETS
+from infra.credentials import generated_key_secret
+from infra.store import ClientView, Store, StoreArgs
+
+API, CONSOLE = 9000, 9001
+
+
+def buckets_script(buckets: list[str], expiry: dict[str, int]) -> str:
+    lines = [
+        "#!/bin/sh",
+        "# Idempotent: every command converges the bucket to its declared settings.",
+        "set -eu",
+        'mc alias set estate "$MINIO_URL" "$ROOT_USER" "$ROOT_PASSWORD" >/dev/null',
+        'mc admin user add estate "$APP_USER" "$APP_PASSWORD"',
+        'mc admin user add estate "$READONLY_USER" "$READONLY_PASSWORD"',
+        'mc admin user add estate "$BACKUP_USER" "$BACKUP_PASSWORD"',
+        'mc admin policy attach estate readwrite --user "$APP_USER" || true',
+        'mc admin policy attach estate readonly --user "$READONLY_USER" || true',
+        'mc admin policy attach estate readwrite --user "$BACKUP_USER" || true',
+    ]
+    for b in buckets:
+        lines += [
+            f"mc mb --ignore-existing --with-versioning estate/{b}",
+            f"mc anonymous set none estate/{b}",
+            f"mc encrypt set sse-s3 estate/{b}",
+        ]
+        if b in expiry:
+            lines.append(f"mc ilm rule ls estate/{b} | grep -q 'Expiration' || mc ilm rule add --expire-days {expiry[b]} "
+                         f"--noncurrent-expire-days {expiry[b]} estate/{b}")
+    return "\n".join(lines) + "\n"
+
+
+class Minio(Store):
+    """Object storage for custom bots, code, backtest results, AI artifacts, logs and backups."""
+
+    app = "minio"
+    kind = "minio"
+    extra_roles = ("backup",)
+
+    def __init__(self, name: str, args: StoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("estate:index:Minio", name, args, opts)
+        cfg = args.cfg
+        tls_secret = self.tls_secret()
+        kms = generated_key_secret(self, f"{self.app}-kms", self.ns, self.app, "key", length=32, prefix="estate-key:",
+                                   protect=args.protect)
+        pods, drives = cfg.replicas, cfg.drives_per_pod
+        drive_path = f"/data{{0...{drives - 1}}}" if drives > 1 else "/data0"
+        if pods > 1:
+            volumes = f"https://{self.app}-{{0...{pods - 1}}}.{self.app}-hl.{self.ns}.svc.cluster.local{drive_path}"
+        else:
+            volumes = drive_path
+        self.url = f"https://{kx.service_dns(self.app, self.ns)}:{API}"
+        ports = {"api": API, "console": CONSOLE}
+        kx.headless_service(self, self.app, self.ns, ports)
+        kx.cluster_service(self, self.app, self.ns, {"api": API})
+        sec = self.credentials.secret_name
+        self.statefulset(
+            [self.container(
+                "minio",
+                args=["server", "--certs-dir", "/etc/estate/minio-certs", "--console-address", f":{CONSOLE}", volumes],
+                env=[
+                    kx.secret_env("MINIO_ROOT_USER", sec, "admin-username"),
+                    kx.secret_env("MINIO_ROOT_PASSWORD", sec, "admin-password"),
+                    kx.secret_env("MINIO_KMS_SECRET_KEY", kms, "key"),
+                    {"name": "MINIO_STORAGE_CLASS_STANDARD", "value": "EC:2" if pods * drives >= 4 else "EC:0"},
+                ],
+                ports=[{"name": n, "containerPort": p} for n, p in ports.items()],
+                readinessProbe={"httpGet": {"path": "/minio/health/ready", "port": API, "scheme": "HTTPS"}, "periodSeconds": 5},
+                volumeMounts=[
+                    *({"name": f"data{d}", "mountPath": f"/data{d}"} for d in range(drives)),
+                    {"name": "certs", "mountPath": "/etc/estate/minio-certs", "readOnly": True},
+                ],
+            )],
+            # MinIO reads public.crt / private.key and trusts CAs/ in its certs dir.
+            [{"name": "certs", "secret": {"secretName": tls_secret, "defaultMode": 0o440, "items": [
+                {"key": "tls.crt", "path": "public.crt"}, {"key": "tls.key", "path": "private.key"},
+                {"key": "ca.crt", "path": "CAs/ca.crt"}]}}],
+            [kx.claim_template(f"data{d}", cfg.volume) for d in range(drives)],
+        )
+        expiry = {**cfg.bucket_expiry_days, args.backups.bucket: args.backups.retention_days}
+        k8s.core.v1.ConfigMap(
+            f"{name}-buckets",
+            metadata=kx.meta(f"{self.app}-buckets", self.ns, self.app, "store"),
+            data={"buckets.sh": buckets_script([*SEED_BUCKETS, args.backups.bucket], expiry)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.setup_job("buckets", self.container(
+            "mc",
+            image=cfg.mc_image,
+            command=["/bin/sh", "/etc/estate/buckets/buckets.sh"],
+            env=[
+                {"name": "MINIO_URL", "value": self.url},
+                {"name": "SSL_CERT_FILE", "value": "/etc/estate/tls/ca.crt"},
+                *(kx.secret_env(f"{env}_{suffix}", sec, f"{role}-{field}")
+                  for env, role in (("ROOT", "admin"), ("APP", "app"), ("READONLY", "readonly"), ("BACKUP", "backup"))
+                  for suffix, field in (("USER", "username"), ("PASSWORD", "password"))),
+            ],
+            volumeMounts=[kx.tls_mount(), {"name": "buckets", "mountPath": "/etc/estate/buckets", "readOnly": True}],
+        ), [kx.tls_volume(tls_secret), {"name": "buckets", "configMap": {"name": f"{self.app}-buckets"}}])
+        self.tls = tls_secret
+        endpoints = [{"name": self.app, "host": kx.service_dns(self.app, self.ns), "port": API, "role": "member"}]
+        self.finish(ClientView("minio", "minio", API, endpoints, self.credentials, "", {
+            "erasure_coding": pods * drives >= 4, "sse_kms": True, "distributed": pods > 1,
+        }))
+
+    def backup_env(self) -> list[dict]:
+        """Environment for a job that writes to the backup bucket (S3 API, the estate's CA)."""
+        sec = self.credentials.secret_name
+        return [
+            {"name": "AWS_ENDPOINT", "value": self.url},
+            {"name": "AWS_S3_FORCE_PATH_STYLE", "value": "true"},
+            kx.secret_env("AWS_ACCESS_KEY_ID", sec, "backup-username"),
+            kx.secret_env("AWS_SECRET_ACCESS_KEY", sec, "backup-password"),
+        ]

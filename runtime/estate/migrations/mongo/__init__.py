@@ -1,0 +1,1 @@
+"""MongoDB migrations (see estate.migrations.mongo_store for the runner)."""

@@ -1,0 +1,1 @@
+"""Declarative schemas of the estate's stores."""

@@ -1,0 +1,141 @@
+"""NATS JetStream adapter (nats-py, asyncio; sync callers go through ``run``)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import urllib.request
+import ssl
+import uuid
+from typing import Any, Awaitable, Callable, TypeVar
+
+import nats
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js.api import StorageType, StreamConfig
+
+from estate.environment import Role
+from estate.errors import EstateError, first_line
+from estate.stores.base import ServerStatus, StoreAdapter
+
+T = TypeVar("T")
+
+
+async def _publish_once_ready(js: Any, subject: str, payload: bytes, wait: float = 10.0) -> Any:
+    """Publish to a stream created a moment ago. Until the stream leader's interest has spread over the
+    cluster routes (a cluster just restarted), the subject has no responders; that is retried, not a failure."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return await js.publish(subject, payload)
+        except nats.js.errors.NoStreamResponseError:
+            if loop.time() > deadline:
+                raise EstateError(f"nats: stream for {subject} gave no response for {wait:.0f}s") from None
+            await asyncio.sleep(0.2)
+
+
+class NatsAdapter(StoreAdapter):
+    kind = "nats"
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.env.ca_file))
+
+    async def connect(self, role: Role | str = Role.app, servers: list[str] | None = None, **kw: Any) -> Client:
+        cred = self.store.credential(role)
+        try:
+            return await nats.connect(
+                servers=servers or self.env.nats_urls(role, with_credentials=False),
+                user=cred.username, password=cred.password.get_secret_value(), tls=self.tls_context(),
+                connect_timeout=5, error_cb=_quiet, allow_reconnect=kw.pop("allow_reconnect", True),
+                max_reconnect_attempts=kw.pop("max_reconnect_attempts", 3), **kw,
+            )
+        except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
+            raise EstateError(f"nats ({role}): cannot connect: {first_line(exc) or type(exc).__name__}") from None
+
+    def run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        # asyncio warns on every TLS close by nats-py ("returning true from eof_received()...")
+        logging.getLogger("asyncio").setLevel(logging.ERROR)
+        return asyncio.run(fn())
+
+    def status(self) -> list[ServerStatus]:
+        async def probe(ep) -> ServerStatus:
+            st = ServerStatus(name=ep.name, address=ep.address, up=False, role=ep.role)
+            try:
+                nc = await self.connect(Role.app, servers=[f"tls://{ep.address}"], allow_reconnect=False)
+            except EstateError as exc:
+                st.detail = str(exc)
+                return st
+            info = nc._server_info  # the INFO the server sent on connect
+            st.up, st.version, st.tls = True, info.get("version", ""), bool(info.get("tls_required"))
+            st.extra = {"server_name": info.get("server_name"), "cluster": info.get("cluster"),
+                        "connect_urls": info.get("connect_urls", [])}
+            try:
+                js = nc.jetstream()
+                await js.account_info()
+                st.detail = f"server {info.get('server_name')}, cluster {info.get('cluster')}, JetStream on"
+            except Exception as exc:
+                st.detail = f"JetStream unavailable: {first_line(exc)}"
+            await nc.close()
+            if ep.monitor_port:
+                leader = await asyncio.to_thread(self._meta_leader, ep.host, ep.monitor_port)
+                if leader:
+                    st.role = "leader" if leader == info.get("server_name") else "follower"
+            return st
+
+        async def all_() -> list[ServerStatus]:
+            return list(await asyncio.gather(*(probe(ep) for ep in self.store.endpoints)))
+
+        return self.run(all_)
+
+    def _meta_leader(self, host: str, port: int) -> str | None:
+        """The JetStream meta-group leader, from the server's HTTPS monitoring endpoint."""
+        try:
+            with urllib.request.urlopen(f"https://{host}:{port}/jsz", context=self.tls_context(), timeout=3) as r:
+                return json.load(r).get("meta_cluster", {}).get("leader")
+        except (OSError, ValueError):
+            return None
+
+    def roundtrip(self, role: Role = Role.app) -> str:
+        replicas = min(3, len(self.store.endpoints))
+
+        async def go() -> str:
+            nc = await self.connect(role)
+            try:
+                js = nc.jetstream()
+                name = f"ESTATE_PROBE_{uuid.uuid4().hex[:8].upper()}"
+                await js.add_stream(StreamConfig(name=name, subjects=[f"probe.{name}"], storage=StorageType.FILE,
+                                                 num_replicas=replicas, max_msgs=10))
+                try:
+                    token = uuid.uuid4().hex.encode()
+                    ack = await _publish_once_ready(js, f"probe.{name}", token)
+                    msg = await js.get_msg(name, ack.seq)
+                    if msg.data != token:
+                        raise EstateError("nats round trip read back a different value")
+                finally:
+                    await js.delete_stream(name)
+            finally:
+                await nc.close()
+            return f"R{replicas} JetStream stream publish/ack/get over TLS"
+
+        return self.run(go)
+
+    def plaintext_refused(self) -> bool:
+        """Speak the NATS protocol in clear text, as a client without TLS would, and expect refusal."""
+        ep = self.store.endpoint()
+        cred = self.store.credential(Role.app)
+        connect = json.dumps({"user": cred.username, "pass": cred.password.get_secret_value(), "verbose": True,
+                              "pedantic": False, "tls_required": False})
+        try:
+            with socket.create_connection((ep.host, ep.port), timeout=5) as sock:
+                info = sock.recv(4096).decode(errors="replace")
+                sock.sendall(f"CONNECT {connect}\r\nPING\r\n".encode())
+                reply = sock.recv(4096).decode(errors="replace")
+        except OSError:
+            return True
+        return "+OK" not in reply and "PONG" not in reply and '"tls_required":true' in info.replace(" ", "")
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py logs every connection error with a traceback unless given an error callback."""

@@ -1,0 +1,143 @@
+"""What each stack declares: replicas, volumes, backups, protection and the environment it exports."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from estate.environment import Environment
+from estate.stack import environment_from_outputs
+from infra.render import Rendering
+from infra.config import STACKS
+
+STORES = ("postgres", "mongo", "nats", "minio")
+
+
+@pytest.mark.parametrize("stack,expected", [
+    ("dev", {"postgres": 1, "mongo": 1, "nats": 1, "minio": 1}),
+    ("staging", {"postgres": 3, "mongo": 3, "nats": 3, "minio": 4}),
+    ("prod", {"postgres": 3, "mongo": 3, "nats": 3, "minio": 4}),
+])
+def test_store_replicas_per_stack(renderings: dict[str, Rendering], stack: str, expected: dict[str, int]) -> None:
+    sets = renderings[stack].named("StatefulSet")
+    assert {s: sets[s]["spec"]["replicas"] for s in STORES} == expected
+    pdbs = set(renderings[stack].named("PodDisruptionBudget"))
+    assert pdbs == (set(STORES) if stack != "dev" else set())
+
+
+def test_dev_minio_is_still_erasure_coded_on_one_pod(renderings: dict[str, Rendering]) -> None:
+    minio = renderings["dev"].named("StatefulSet")["minio"]
+    assert len(minio["spec"]["volumeClaimTemplates"]) == 4
+    assert minio["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "/data{0...3}"
+    env = {e["name"]: e.get("value") for e in minio["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MINIO_STORAGE_CLASS_STANDARD"] == "EC:2"
+
+
+def test_prod_minio_is_distributed_over_its_pods(renderings: dict[str, Rendering]) -> None:
+    args = renderings["prod"].named("StatefulSet")["minio"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-1] == "https://minio-{0...3}.minio-hl.estate-prod.svc.cluster.local/data{0...1}"
+
+
+def _gi(size: str) -> float:
+    return float(size[:-2]) * {"Mi": 1 / 1024, "Gi": 1, "Ti": 1024}[size[-2:]]
+
+
+def test_volumes_and_limits_grow_from_dev_to_prod(renderings: dict[str, Rendering]) -> None:
+    def sizes(stack: str) -> dict[str, float]:
+        return {name: _gi(s["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"])
+                for name, s in renderings[stack].named("StatefulSet").items()}
+
+    dev, staging, prod = sizes("dev"), sizes("staging"), sizes("prod")
+    assert all(dev[s] <= staging[s] < prod[s] for s in STORES)
+    prod_pg = renderings["prod"].named("StatefulSet")["postgres"]["spec"]["template"]["spec"]["containers"][0]
+    dev_pg = renderings["dev"].named("StatefulSet")["postgres"]["spec"]["template"]["spec"]["containers"][0]
+    assert prod_pg["resources"]["limits"]["memory"] != dev_pg["resources"]["limits"]["memory"]
+
+
+def test_synchronous_standby_only_in_ha_stacks(renderings: dict[str, Rendering]) -> None:
+    for stack in STACKS:
+        conf = renderings[stack].named("ConfigMap")["postgres-config"]["data"]["postgresql.conf"]
+        assert ("synchronous_standby_names = 'ANY 1 (*)'" in conf) == (stack != "dev"), stack
+        assert "fsync = on" in conf and "synchronous_commit = on" in conf and "archive_mode = on" in conf
+
+
+def test_prod_backs_up_hourly_with_its_retention(renderings: dict[str, Rendering]) -> None:
+    for stack in STACKS:
+        jobs = renderings[stack].named("CronJob")
+        backups = {n: j for n, j in jobs.items() if n.startswith("backup-")}
+        assert set(backups) == {f"backup-{s}" for s in STORES}
+        hourly = {j["spec"]["schedule"] == "0 * * * *" for j in backups.values()}
+        assert hourly == {stack == "prod"}
+        days = renderings[stack].config.backups.retention_days
+        script = renderings[stack].named("ConfigMap")["minio-buckets"]["data"]["buckets.sh"]
+        assert f"--expire-days {days} --noncurrent-expire-days {days} estate/estate-backups" in script
+    assert "estate-verify" in renderings["prod"].named("CronJob")
+
+
+def test_prod_protects_stateful_resources_and_key_material(renderings: dict[str, Rendering]) -> None:
+    for stack in STACKS:
+        protected = {r.type.split(":")[-1] for r in renderings[stack].resources if r.protect}
+        if stack == "prod":
+            assert {"StatefulSet", "Namespace", "RandomPassword", "RandomBytes", "PrivateKey"} <= protected
+            sets = [r for r in renderings[stack].resources if r.type.endswith(":StatefulSet")]
+            assert sets and all(r.protect for r in sets)
+        else:
+            assert protected == set(), stack
+
+
+def test_runtime_services_and_locust_come_from_config(renderings: dict[str, Rendering]) -> None:
+    for stack in STACKS:
+        deployments = renderings[stack].named("Deployment")
+        cfg = renderings[stack].config
+        for name, svc in cfg.services.items():
+            assert deployments[name]["spec"]["replicas"] == svc.replicas
+            assert deployments[name]["spec"]["template"]["spec"]["containers"][0]["image"] == svc.image
+        assert deployments["locust-worker"]["spec"]["replicas"] == cfg.locust.workers == 0
+        assert deployments["locust-master"]["spec"]["replicas"] == 1
+
+
+def test_stack_output_is_the_environment_model(renderings: dict[str, Rendering], tmp_path) -> None:
+    env = environment_from_outputs("prod", renderings["prod"].outputs, cache=tmp_path)
+    assert isinstance(env, Environment)
+    assert set(env.stores) == set(STORES)
+    assert "@postgres-primary.estate-prod.svc.cluster.local:5432/the0_ai?sslmode=verify-full" in env.postgres_url()
+    assert env.postgres_url("readonly", "standby").split("@")[1].startswith("postgres-replicas.estate-prod")
+    assert "replicaSet=rs0" in env.mongo_uri() and "w=majority" in env.mongo_uri()
+    assert len(env.nats_urls()) == 3
+    assert env.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert env.store("mongo").lacks() == []
+    # every password is the generated one, never empty
+    assert all(c.password.get_secret_value().startswith("generated-password-")
+               for s in env.stores.values() for c in s.credentials.values())
+
+
+def test_in_cluster_environment_file_loads(renderings: dict[str, Rendering]) -> None:
+    secret = renderings["staging"].named("Secret")["estate-environment"]
+    env = Environment.model_validate_json(secret["stringData"]["environment.json"])
+    assert str(env.ca_file) == "/etc/estate/ca/ca.crt"
+    assert env.store("nats").endpoints[0].host == "nats-0.nats-hl.estate-staging.svc.cluster.local"
+
+
+def test_env_reads_a_stack_through_the_pulumi_cli(renderings: dict[str, Rendering], tmp_path) -> None:
+    """`estate env --env prod` asks `pulumi stack output --json --show-secrets -s prod` (here a stand-in
+    CLI that prints the mock render's outputs) and prints the stack's connection settings."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(renderings["prod"].outputs))
+    calls = tmp_path / "calls"
+    cli = tmp_path / "bin" / "pulumi"
+    cli.parent.mkdir()
+    cli.write_text(f'#!/bin/sh\necho "$@" >> {calls}\ncat {outputs}\n')
+    cli.chmod(0o755)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "estate", "env", "--env", "prod"], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{cli.parent}:{os.environ['PATH']}", "XDG_CACHE_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert calls.read_text().split() == ["stack", "output", "--json", "--show-secrets", "--stack", "prod"]
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export "))
+    assert "postgres-primary.estate-prod.svc.cluster.local:5432/the0_ai" in exports["DATABASE_URL"]
+    assert "nats-2.nats-hl.estate-prod.svc.cluster.local:4222" in exports["NATS_URL"]
+    assert (tmp_path / "estate" / "stacks" / "prod" / "ca.pem").read_text() == renderings["prod"].outputs["environment"]["ca_pem"]

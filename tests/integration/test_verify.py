@@ -1,0 +1,36 @@
+"""`estate verify`: the checks hold on the local estate, and fail visibly when something is wrong."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from checks import Outcome, run_checks
+from estate.environment import Credential, Environment, Role
+from estate.local import LocalEstate
+
+
+def test_every_check_holds_or_is_reported_unsupported(env: Environment) -> None:
+    results = run_checks(env)
+    assert {r.store for r in results} == {"postgres", "mongo", "nats", "minio"}
+    assert [r for r in results if r.outcome == Outcome.fails] == []
+    unsupported = [r for r in results if r.outcome == Outcome.unsupported]
+    if env.store("mongo").server == "ferretdb":
+        assert [r.check for r in unsupported] == ["replica set with majority writes",
+                                                  "concurrent updates of one document are not lost"]
+        assert "updates were lost" in unsupported[1].detail
+
+
+def test_wrong_credentials_make_checks_fail(env: Environment) -> None:
+    bad = env.model_copy(deep=True)
+    store = bad.stores["minio"]
+    store.credentials[Role.app] = Credential(username=store.credentials[Role.app].username, password="wrong-secret")
+    results = run_checks(bad, {"minio"})
+    failed = [r for r in results if r.outcome == Outcome.fails]
+    assert [r.check for r in failed] == ["tls round trip"]
+
+
+def test_verify_cli_reports_and_exits_zero(local_estate: LocalEstate) -> None:
+    proc = subprocess.run([sys.executable, "-m", "estate", "verify", "--workdir", str(local_estate.layout.workdir)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 fail" in proc.stdout
