@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from estate.context import load_environment
+from estate.crypto import load_key
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
 from estate.local import LocalEstate
@@ -38,7 +39,7 @@ from estate.local.binaries import postgres_bindir, tool
 from estate.migrations import migrate
 from estate.seed import generate, seed_estate
 from estate.seed.generate import Dataset
-from estate.seed.writers import event_payload, minio_client
+from estate.seed.writers import clear_postgres, event_payload, minio_client
 from estate.stores.mongo import MongoAdapter
 from estate.stores.nats import NatsAdapter
 from estate.stores.postgres import PostgresAdapter
@@ -56,7 +57,7 @@ class Raw:
 
 def run_seed_bench(scales: list[int], env_name: str, workdir: Path | None, base_port: int, out: Console) -> None:
     if workdir is not None:
-        _bench(load_environment(env_name, workdir), scales, out)
+        _bench(load_environment(env_name, workdir), load_key(workdir), scales, out)
         return
     root = Path(tempfile.mkdtemp(prefix="estate-bench-seed-", dir="/tmp"))
     root.chmod(0o755)
@@ -66,20 +67,20 @@ def run_seed_bench(scales: list[int], env_name: str, workdir: Path | None, base_
         estate.up(lambda msg: None)
         environment = Environment.load(estate.layout.environment_file)
         migrate(environment)
-        _bench(environment, scales, out)
+        _bench(environment, load_key(root), scales, out)
     finally:
         estate.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _bench(env: Environment, scales: list[int], out: Console) -> None:
+def _bench(env: Environment, key: bytes, scales: list[int], out: Console) -> None:
     table = Table(title="estate seed vs raw ceiling (items/s; ratio = seed / raw)")
     for col in ("scale", "store", "items", "seed /s", "raw /s", "raw path", "ratio"):
         table.add_column(col, justify="right" if col not in ("store", "raw path") else "left")
     quiet = Console(file=io.StringIO())
     for scale in scales:
         ds = generate(int(time.time() * 1000) % 2**31, scale, datetime.now().astimezone())
-        report = seed_estate(env, ds.seed, scale, dataset=ds, console=quiet)
+        report = seed_estate(env, key, ds.seed, scale, dataset=ds, console=quiet)
         raws = {"postgres": _raw_postgres(env, ds), "mongo": _raw_mongo(env, ds),
                 "nats": _raw_nats(env, ds), "minio": _raw_minio(env, ds)}
         for kind, run in report.stores.items():
@@ -106,6 +107,8 @@ def _csv_value(value) -> str | None:
         return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value) + "}"
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
     return str(value)
 
 
@@ -124,9 +127,8 @@ def _raw_postgres(env: Environment, ds: Dataset) -> Raw:
                 for row in table.rows:
                     writer.writerow(["" if v is None else _csv_value(v) for v in row])
             cmds += ["-c", f"\\copy {name} ({', '.join(table.columns)}) FROM '{path}' WITH (FORMAT csv)"]
-        with PostgresAdapter(env).connect(Role.app) as conn:  # make room for the same rows again
-            conn.execute("DELETE FROM chat_sessions WHERE id = ANY(%s)", ([r[0] for r in ds.tables["chat_sessions"].rows],))
-            conn.execute("DELETE FROM settings WHERE key = ANY(%s)", ([r[0] for r in ds.tables["settings"].rows],))
+        with PostgresAdapter(env).connect(Role.app) as conn, conn.cursor() as cur:  # room for the same rows again
+            clear_postgres(cur, ds)
         # credentials by environment, never argv (visible in ps)
         penv = {**os.environ, "PGHOST": ep.host, "PGPORT": str(ep.port), "PGUSER": cred.username,
                 "PGPASSWORD": cred.password.get_secret_value(), "PGDATABASE": pg.database,

@@ -265,18 +265,20 @@ def seed(scale: ScaleOpt = 1, seed_: SeedOpt = 1, env: EnvOpt = "local", workdir
          as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD the data ends at (default: 1st of this month)")] = None,
          check: Annotated[bool, typer.Option("--verify/--no-verify", help="read everything back and check cross-store references")] = True) -> None:
     """Seed all four stores with deterministic, consistent data (idempotent for the same --seed and --scale)."""
+    from estate.crypto import load_key
     from estate.seed import seed_estate
     from estate.seed.verify import verify as verify_seed
 
     when = _parse_day(as_of)
     environment = load_environment(env, workdir)
-    report = seed_estate(environment, seed_, scale, when, console=err)
+    key = load_key(workdir)
+    report = seed_estate(environment, key, seed_, scale, when, console=err)
     for kind, run in report.stores.items():
         note = f"; {run.result.note}" if run.result.note else ""
         out.print(f"{kind:<9}{run.items:>8} items in {run.seconds:6.2f}s ({run.rate:>8.0f}/s): "
                   f"{run.result.written} written, {run.result.kept} already there{note}", highlight=False)
     if check:
-        problems = verify_seed(environment, report.dataset)
+        problems = verify_seed(environment, report.dataset, key)
         for p in problems:
             out.print(f"[red]inconsistent[/red] {p}", highlight=False)
         if problems:

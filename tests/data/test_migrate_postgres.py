@@ -4,8 +4,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from estate.crypto import load_key, seal, unseal
+from estate import api_keys
+from estate.crypto import load_key
 from estate.environment import Role
+from estate.errors import EstateError
 from estate.migrations import migrate
 from estate.migrations.postgres_store import current
 from estate.stores import adapter
@@ -43,16 +45,16 @@ def test_api_key_secret_is_sealed_at_rest(migrated, tmp_path):
     key = load_key(tmp_path)
     assert (tmp_path / "secrets" / "secret.key").stat().st_mode & 0o777 == 0o600
     plaintext = "sk-live-PLAINTEXT-7f3a9c"
+    api_key = f"ak-{tmp_path.name}"
     with adapter(migrated, "postgres").connect(Role.app) as conn:
-        row_id = conn.execute("INSERT INTO exchange_api_keys (user_id, exchange, api_key, secret_sealed) "
-                              "VALUES ('u1', 'binance', %s, '') RETURNING id", (f"ak-{tmp_path.name}",)).fetchone()[0]
-        conn.execute("UPDATE exchange_api_keys SET secret_sealed = %s WHERE id = %s",
-                     (seal(key, plaintext, str(row_id).encode()), row_id))
+        row_id = api_keys.put_pg(conn, key, user_id="u1", exchange="binance", api_key=api_key, secret=plaintext)
         raw = conn.execute("SELECT secret_sealed FROM exchange_api_keys WHERE id = %s", (row_id,)).fetchone()[0]
         dump = conn.execute("SELECT encode(secret_sealed, 'escape') FROM exchange_api_keys WHERE id = %s",
                             (row_id,)).fetchone()[0]
     assert plaintext.encode() not in bytes(raw) and plaintext not in dump
-    assert unseal(key, bytes(raw), str(row_id).encode()) == plaintext
+    assert api_keys.open_pg(key, "u1", "binance", api_key, raw) == plaintext
+    with pytest.raises(EstateError, match="does not decrypt"):  # bound to its row's natural key
+        api_keys.open_pg(key, "u2", "binance", api_key, raw)
     with adapter(migrated, "postgres").connect(Role.readonly) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT secret_sealed FROM exchange_api_keys")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from estate.crypto import load_key
 from estate.environment import Environment, Role
 from estate.seed import generate, seed_estate
 from estate.seed.verify import verify
@@ -21,7 +22,7 @@ def snapshot(env: Environment) -> dict[str, int]:
     """Every count the seed can change, read from the servers."""
     counts: dict[str, int] = {}
     with adapter(env, "postgres").connect(Role.admin) as conn:
-        for table in ("chat_sessions", "chat_messages", "artifacts", "settings"):
+        for table in ("chat_sessions", "chat_messages", "artifacts", "settings", "exchange_api_keys"):
             counts[f"pg.{table}"] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     with adapter(env, "mongo").client(Role.admin) as client:
         for db in ("bot_core", "bot_runner", "backtest_runner", "bot_scheduler"):
@@ -70,33 +71,39 @@ def test_seed_writes_every_item_of_the_dataset(seeded) -> None:
         assert grew[f"mongo.{name}"] == len(docs), name
     for bucket in ("custom-bots", "bot-code", "backtest-results", "ai-artifacts"):
         assert grew[f"minio.{bucket}"] == sum(o.bucket == bucket for o in ds.objects), bucket
+    assert grew["pg.exchange_api_keys"] == grew["mongo.bot_core.api_keys"] == len(ds.api_keys) > 0
     bots = len(ds.collections["bot_runner.bots"])
     assert grew["nats.the0.bot.created"] == bots > 0
     assert grew["minio.custom-bots"] == bots
     assert grew["pg.chat_messages"] > grew["pg.chat_sessions"] > 0 and grew["pg.artifacts"] > 0
 
 
-def test_every_cross_store_reference_holds(seeded) -> None:
+@pytest.fixture()
+def key(workdir: Path) -> bytes:
+    return load_key(workdir)  # the key `estate seed --workdir` sealed with
+
+
+def test_every_cross_store_reference_holds(seeded, key) -> None:
     env, _ = seeded
-    assert verify(env, generate(SEED, 1, AS_OF)) == []
+    assert verify(env, generate(SEED, 1, AS_OF), key) == []
 
 
-def test_verify_notices_a_missing_object_and_a_reseed_repairs_it(seeded) -> None:
+def test_verify_notices_a_missing_object_and_a_reseed_repairs_it(seeded, key) -> None:
     env, _ = seeded
     ds = generate(SEED, 1, AS_OF)
     bot = ds.collections["bot_runner.bots"][0]
     minio_client(env, 1).remove_object("custom-bots", bot["custom"]["filePath"])
-    problems = verify(env, ds)
+    problems = verify(env, ds, key)
     assert any(bot["custom"]["filePath"] in p for p in problems), problems
-    report = seed_estate(env, SEED, 1, AS_OF)
+    report = seed_estate(env, key, SEED, 1, AS_OF)
     assert report.stores["minio"].result.written == 1
-    assert verify(env, ds) == []
+    assert verify(env, ds, key) == []
 
 
-def test_seeding_again_changes_nothing(seeded) -> None:
+def test_seeding_again_changes_nothing(seeded, key) -> None:
     env, _ = seeded
     first = snapshot(env)
-    report = seed_estate(env, SEED, 1, AS_OF)
+    report = seed_estate(env, key, SEED, 1, AS_OF)
     assert snapshot(env) == first
     assert report.stores["mongo"].result.written == 0
     assert report.stores["minio"].result.written == 0
@@ -124,3 +131,26 @@ def test_bad_as_of_is_a_one_line_error(workdir: Path, cli) -> None:
     proc = cli("seed", "--as-of", "first of may", "--workdir", str(workdir))
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "--as-of" in proc.stderr
+
+
+def test_seeded_api_key_secrets_are_sealed_and_verify_catches_a_clear_one(seeded, key) -> None:
+    env, _ = seeded
+    ds = generate(SEED, 1, AS_OF)
+    k = ds.api_keys[0]
+    other = next(x for x in ds.api_keys if x.user_id != k.user_id)
+    with adapter(env, "mongo").client(Role.app) as client:
+        raw = client.bot_core.api_keys.find_one({"_id": k.doc_id})
+        assert "secret" not in raw and k.secret.encode() not in bytes(raw["secret_sealed"])
+        client.bot_core.api_keys.update_one({"_id": k.doc_id}, {"$set": {"secret_sealed": k.secret.encode()}})
+    with adapter(env, "postgres").connect(Role.app) as conn:
+        sealed = conn.execute("SELECT secret_sealed FROM exchange_api_keys WHERE api_key = %s", (k.api_key,)).fetchone()[0]
+        assert k.secret.encode() not in bytes(sealed)
+        conn.execute("UPDATE exchange_api_keys SET secret_sealed = %s WHERE api_key = %s", (sealed, other.api_key))
+    problems = verify(env, ds, key)
+    assert any("bot_core.api_keys" in p and "in clear" in p for p in problems), problems
+    assert any("exchange_api_keys" in p and "does not decrypt" in p for p in problems), problems  # moved to another row
+    assert not any("exchange_api_keys" in p and k.user_id in p for p in problems), problems
+    with adapter(env, "mongo").client(Role.app) as client:  # a re-seed keeps existing documents, so repair by hand
+        client.bot_core.api_keys.delete_one({"_id": k.doc_id})
+    seed_estate(env, key, SEED, 1, AS_OF)
+    assert verify(env, ds, key) == []

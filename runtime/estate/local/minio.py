@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
+import time
 import urllib.request
 
 import urllib3
@@ -87,8 +88,13 @@ class LocalMinio:
 
     def replace_drive(self, i: int) -> None:
         """Fault injection: swap drive ``i`` for an empty one, as after a disk replacement."""
-        shutil.rmtree(self.drive(i))
-        self.drive(i).mkdir()
+        # MinIO keeps writing into its drives (.minio.sys/tmp), so deleting in place races with it:
+        # move the drive aside atomically, put an empty one in its place, then delete the old one.
+        drive = self.drive(i)
+        removed = drive.with_name(f"{drive.name}.removed-{time.monotonic_ns()}")
+        drive.rename(removed)
+        drive.mkdir()
+        shutil.rmtree(removed, ignore_errors=True)
 
     def drives_contain(self, needle: bytes) -> bool:
         """Whether any file on the raw drives holds ``needle`` (an encryption-at-rest probe)."""

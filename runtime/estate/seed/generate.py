@@ -20,11 +20,15 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
+from estate import api_keys
+from estate.api_keys import ApiKey
 from estate.seed import content
 
 # Rows per unit of scale; everything else follows from these.
 PER_SCALE = {"users": 50, "chat_sessions": 60, "bots": 20, "backtests": 10, "schedules": 10,
              "trades": 1000, "audit_logs": 500, "candles_per_symbol": 300}
+EXCHANGES = ["binance", "bybit", "okx", "kraken"]
+KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 # symbol -> (start price, decimals of the price, decimals of the quantity, weight in trading)
 SYMBOLS = {"BTCUSDT": (67_250.0, 2, 5, 30), "ETHUSDT": (3_420.0, 2, 4, 25), "SOLUSDT": (152.3, 2, 2, 15),
@@ -73,6 +77,12 @@ class Dataset:
     collections: dict[str, list[dict]] = field(default_factory=dict)  # "db.collection" -> documents
     objects: list[Obj] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)  # secrets in clear: written only once sealed
+
+    def seal_api_keys(self, key: bytes) -> None:
+        """Add the API keys, secrets sealed with ``key``, to the PostgreSQL tables and MongoDB collections."""
+        self.tables["exchange_api_keys"] = Table(list(api_keys.PG_COLUMNS), [api_keys.pg_row(key, k) for k in self.api_keys])
+        self.collections["bot_core.api_keys"] = [api_keys.mongo_doc(key, k) for k in self.api_keys]
 
     def counts(self) -> dict[str, int]:
         return {"postgres": sum(len(t.rows) for t in self.tables.values()),
@@ -129,6 +139,7 @@ def generate(seed: int, scale: int, as_of: datetime | None = None) -> Dataset:
         "bot_scheduler.bot_schedules": schedules,
     }
     _chat(ids, ds, users, as_of, n["chat_sessions"])
+    ds.api_keys = _api_keys(ids, users, as_of)
     ds.events = ([Event("the0.bot.created", f"the0.bot.created:{b['id']}", b) for b in bots]
                  + [Event("the0.bot-schedule.created", f"the0.bot-schedule.created:{s['id']}", s) for s in schedules]
                  + [Event("the0.backtest.created", f"the0.backtest.created:{b['id']}", b) for b in backtests]
@@ -193,6 +204,21 @@ def _users(ids: _Ids, as_of: datetime, count: int) -> list[dict]:
             "last_login": as_of - timedelta(hours=rng.uniform(1, 24 * 30)),
         })
     return users
+
+
+def _api_keys(ids: _Ids, users: list[dict], as_of: datetime) -> list[ApiKey]:
+    """About 40% of users have connected one or two exchanges."""
+    rng = ids.rng("api_keys")
+    keys = []
+    for user in users:
+        if rng.random() >= 0.4:
+            continue
+        for exchange in rng.sample(EXCHANGES, rng.choice([1, 1, 2])):
+            created = user["created_at"] + (as_of - user["created_at"]) * rng.random()
+            keys.append(ApiKey(ids.object_id(rng, created), str(user["_id"]), exchange,
+                               "".join(rng.choice(KEY_ALPHABET) for _ in range(64)),
+                               "".join(rng.choice(KEY_ALPHABET) for _ in range(64)), created))
+    return keys
 
 
 def _weighted_symbol(rng: random.Random) -> str:

@@ -35,11 +35,13 @@ class SeedReport:
     stores: dict[str, StoreRun] = field(default_factory=dict)
 
 
-def seed_estate(env: Environment, seed: int, scale: int, as_of: datetime | None = None,
+def seed_estate(env: Environment, key: bytes, seed: int, scale: int, as_of: datetime | None = None,
                 console: Console | None = None, dataset: Dataset | None = None) -> SeedReport:
-    """Seed every store of ``env``; shows progress on ``console`` (stderr by default)."""
+    """Seed every store of ``env``, API-key secrets sealed with ``key``; shows progress on ``console``
+    (stderr by default)."""
     t0 = time.perf_counter()
     ds = dataset or generate(seed, scale, as_of)
+    ds.seal_api_keys(key)
     report = SeedReport(ds, time.perf_counter() - t0)
     counts = ds.counts()
     columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -9,9 +9,12 @@ import asyncio
 import json
 from collections import Counter
 
+from bson import BSON
 from nats.js.errors import NotFoundError
 
+from estate import api_keys
 from estate.environment import Environment, Role
+from estate.errors import EstateError
 from estate.flows.partitions import Partitions
 from estate.seed.generate import BUCKET_AI_ARTIFACTS, BUCKET_BACKTESTS, BUCKET_BOT_CODE, BUCKET_CUSTOM_BOTS, Dataset
 from estate.seed.writers import STREAM, minio_client, stored_digests
@@ -20,7 +23,8 @@ from estate.stores.nats import NatsAdapter
 from estate.stores.postgres import PostgresAdapter
 
 
-def verify(env: Environment, ds: Dataset) -> list[str]:
+def verify(env: Environment, ds: Dataset, key: bytes) -> list[str]:
+    """Problems found (empty when consistent); ``key`` opens the API-key secrets."""
     problems: list[str] = []
     objects = stored_digests(minio_client(env, 8), ds.objects)
     missing = [f"{o.bucket}/{o.key}" for o in ds.objects if objects.get((o.bucket, o.key)) != o.sha256]
@@ -28,7 +32,9 @@ def verify(env: Environment, ds: Dataset) -> list[str]:
     with MongoAdapter(env).client(Role.readonly) as mongo:
         users = {d["_id"] for d in mongo["bot_core"]["users"].find({}, {"_id": 1})}
         problems += _mongo_refs(mongo, ds, users, objects)
+        problems += _mongo_api_keys(mongo, ds, key)
     problems += _postgres_refs(env, ds, {str(u) for u in users}, objects)
+    problems += _postgres_api_keys(env, ds, key)
     problems += _events(env, ds)
     return problems
 
@@ -107,6 +113,44 @@ def _postgres_refs(env: Environment, ds: Dataset, users: set[str], objects: dict
     have = {(sid, fname) for sid, fname, _ in arts}
     out += [f"message in {sid} names artifact {f} that has no row" for sid, f in made if (sid, f) not in have][:5]
     return out
+
+
+def _sealed(where: str, clear: str, stored: bytes, opened) -> list[str]:
+    """The stored secret must not contain the clear one and must open (with the key) to it."""
+    if clear.encode() in stored:
+        return [f"{where}: the secret is stored in clear"]
+    try:
+        return [] if opened() == clear else [f"{where}: the sealed secret opens to another value"]
+    except EstateError as exc:
+        return [f"{where}: {exc}"]
+
+
+def _mongo_api_keys(mongo, ds: Dataset, key: bytes) -> list[str]:
+    stored = {d["_id"]: d for d in mongo["bot_core"]["api_keys"].find({"_id": {"$in": [k.doc_id for k in ds.api_keys]}})}
+    out = []
+    for k in ds.api_keys:
+        if (doc := stored.get(k.doc_id)) is None:
+            out.append(f"bot_core.api_keys: {k.doc_id} missing")
+        elif "secret" in doc:
+            out.append(f"bot_core.api_keys {k.doc_id}: has a clear `secret` field")
+        else:
+            out += _sealed(f"bot_core.api_keys {k.doc_id}", k.secret, BSON.encode(doc),
+                           lambda doc=doc: api_keys.open_sealed(key, doc))
+    return out[:5]
+
+
+def _postgres_api_keys(env: Environment, ds: Dataset, key: bytes) -> list[str]:
+    with PostgresAdapter(env).connect(Role.app, "standby") as conn:  # readonly may not read secret_sealed
+        rows = {r[2]: r for r in conn.execute("SELECT user_id, exchange, api_key, secret_sealed FROM exchange_api_keys "
+                                              "WHERE api_key = ANY(%s)", ([k.api_key for k in ds.api_keys],))}
+    out = []
+    for k in ds.api_keys:
+        if (row := rows.get(k.api_key)) is None or row[:2] != (k.user_id, k.exchange):
+            out.append(f"exchange_api_keys: {k.exchange} key of {k.user_id} missing")
+        else:
+            out += _sealed(f"exchange_api_keys {k.exchange}/{k.user_id}", k.secret, bytes(row[3]),
+                           lambda row=row: api_keys.open_pg(key, *row))
+    return out[:5]
 
 
 def _events(env: Environment, ds: Dataset) -> list[str]:

@@ -1,7 +1,8 @@
 """Put a Dataset into the four stores, each by its fastest idempotent path.
 
-- PostgreSQL: one transaction that deletes the dataset's sessions (messages and artifacts cascade)
-  and settings keys, then COPYs every table; messages have no natural key, so replace beats upsert.
+- PostgreSQL: one transaction that deletes the dataset's sessions (messages and artifacts cascade),
+  settings keys and API keys, then COPYs every table; messages have no natural key, so replace beats
+  upsert.
 - MongoDB: unordered bulk inserts where a duplicate ``_id`` means "already seeded" (idempotent
   without a read); documents of partitioned collections are placed in free partition slots
   (``flows.partitions``).
@@ -56,13 +57,19 @@ class Written:
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
+def clear_postgres(cur, ds: Dataset) -> int:
+    """Delete the rows ``ds`` would write (messages and artifacts cascade); returns the sessions deleted."""
+    replaced = cur.execute("DELETE FROM chat_sessions WHERE id = ANY(%s)",
+                           ([row[0] for row in ds.tables["chat_sessions"].rows],)).rowcount
+    cur.execute("DELETE FROM settings WHERE key = ANY(%s)", ([row[0] for row in ds.tables["settings"].rows],))
+    cur.execute("DELETE FROM exchange_api_keys WHERE api_key = ANY(%s)", ([k.api_key for k in ds.api_keys],))
+    return replaced
+
+
 def write_postgres(env: Environment, ds: Dataset, advance: Advance = lambda n: None) -> Written:
-    sessions = [row[0] for row in ds.tables["chat_sessions"].rows]
-    keys = [row[0] for row in ds.tables["settings"].rows]
     try:
         with PostgresAdapter(env).connect(Role.app) as conn, conn.transaction(), conn.cursor() as cur:
-            replaced = cur.execute("DELETE FROM chat_sessions WHERE id = ANY(%s)", (sessions,)).rowcount
-            cur.execute("DELETE FROM settings WHERE key = ANY(%s)", (keys,))
+            replaced = clear_postgres(cur, ds)
             for name, table in ds.tables.items():
                 stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
                     sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, table.columns)))
