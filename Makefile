@@ -24,9 +24,9 @@ demo: bootstrap
 	$(ESTATE) up
 	$(ESTATE) status
 	$(ESTATE) smoke
-	$(ESTATE) verify
 	$(ESTATE) migrate
 	$(ESTATE) seed --scale 1
+	$(ESTATE) verify
 	$(ESTATE) render --stack prod --out rendered/prod
 	@echo
 	@echo "The local estate is running, migrated and seeded (data in .estate/);"

@@ -1,9 +1,10 @@
-"""What must hold for every store: TLS, refusal of plaintext, and each store's redundancy."""
+"""What must hold for every store: TLS, refusal of plaintext, a backup that restores, and each store's redundancy."""
 from __future__ import annotations
 
 import asyncio
 
 from checks.registry import Unsupported, check
+from estate.backup import drill
 from estate.environment import Role
 from estate.stores import KINDS
 from estate.stores.base import StoreAdapter
@@ -24,10 +25,17 @@ def _all_up(a: StoreAdapter) -> str:
     return f"{len(statuses)} server(s) up with TLS"
 
 
+def _backup_restores(a: StoreAdapter) -> str:
+    d = drill(a)
+    assert not d.differences, f"{len(d.differences)} unit(s) differ after restore: {'; '.join(d.differences[:2])}"
+    return f"{len(d.expected)} units, {d.rows} items restored identically ({d.seconds:.1f}s)"
+
+
 for _kind in KINDS:
     check("every server up over TLS", _kind)(_all_up)
     check("tls round trip", _kind)(_tls_roundtrip)
     check("plaintext refused", _kind)(_plaintext_refused)
+    check("backup restores identically", _kind)(_backup_restores)
 
 
 @check("synchronous standby streaming", "postgres")

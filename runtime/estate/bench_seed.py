@@ -116,8 +116,6 @@ def _raw_postgres(env: Environment, ds: Dataset) -> Raw:
     psql = (postgres_bindir() or Path("/usr/bin")) / "psql"
     if not psql.exists():
         raise EstateError("psql not found: cannot measure the PostgreSQL ceiling")
-    pg = env.store("postgres")
-    ep, cred = pg.endpoint("primary"), pg.credential(Role.app)
     with tempfile.TemporaryDirectory(prefix="estate-bench-csv-") as tmp:
         cmds = []
         for name, table in ds.tables.items():
@@ -129,10 +127,7 @@ def _raw_postgres(env: Environment, ds: Dataset) -> Raw:
             cmds += ["-c", f"\\copy {name} ({', '.join(table.columns)}) FROM '{path}' WITH (FORMAT csv)"]
         with PostgresAdapter(env).connect(Role.app) as conn, conn.cursor() as cur:  # room for the same rows again
             clear_postgres(cur, ds)
-        # credentials by environment, never argv (visible in ps)
-        penv = {**os.environ, "PGHOST": ep.host, "PGPORT": str(ep.port), "PGUSER": cred.username,
-                "PGPASSWORD": cred.password.get_secret_value(), "PGDATABASE": pg.database,
-                "PGSSLMODE": "verify-full", "PGSSLROOTCERT": str(env.ca_file)}
+        penv = PostgresAdapter(env).libpq_env(Role.app)
         t0 = time.perf_counter()
         proc = subprocess.run([str(psql), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", *cmds], env=penv,
                               capture_output=True, text=True)

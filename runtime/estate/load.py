@@ -7,7 +7,6 @@ really runs in parallel rather than serialising behind one connection or the GIL
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess

@@ -1,7 +1,6 @@
 """`estate seed` against the real local estate: counts, every cross-store reference, idempotence."""
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 

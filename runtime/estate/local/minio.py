@@ -18,7 +18,6 @@ from minio import Minio, MinioAdmin
 from minio.credentials import StaticProvider
 
 from estate.environment import Credential, Endpoint, Role, Store
-from estate.errors import EstateError
 from estate.local.binaries import ensure_go_tool
 from estate.local.files import write_private
 from estate.local.layout import Layout

@@ -5,7 +5,6 @@ in-memory Dataset only says which ids belong to the dataset.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 

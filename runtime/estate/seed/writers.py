@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import psycopg
-import urllib3
 from minio import Minio
 from minio.error import S3Error
 from minio.sse import SseS3
@@ -145,14 +144,8 @@ def _is_timeseries(db, coll: str) -> bool:
 # --- MinIO ----------------------------------------------------------------------------------------
 
 def minio_client(env: Environment, connections: int) -> Minio:
-    """A client whose connection pool fits ``connections`` threads (the adapter's default pool keeps one)."""
-    adapter = MinioAdapter(env)
-    cred = adapter.store.credential(Role.app)
-    http = urllib3.PoolManager(maxsize=connections, cert_reqs="CERT_REQUIRED", ca_certs=str(env.ca_file),
-                               timeout=urllib3.Timeout(connect=5, read=60),
-                               retries=urllib3.Retry(total=2, backoff_factor=0.2))
-    return Minio(adapter.store.endpoint().address, access_key=cred.username,
-                 secret_key=cred.password.get_secret_value(), secure=True, http_client=http)
+    """The app role's client, its connection pool sized for ``connections`` threads."""
+    return MinioAdapter(env).client(Role.app, connections)
 
 
 def stored_digests(client: Minio, objects: list[Obj], threads: int = UPLOAD_THREADS) -> dict[tuple[str, str], str]:

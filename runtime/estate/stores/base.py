@@ -7,8 +7,24 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from estate.environment import Environment, Role, Store, StoreKind
+from estate.errors import EstateError
+
+COPY_PREFIX = "estate_restore"  # restored copies are named so; backups skip them, and the harness's scratch
+_SCRATCH = ("estate_probe", "estate_bench", COPY_PREFIX)
+
+
+def is_scratch(name: str) -> bool:
+    """Whether a database, stream or bucket is the harness's own (probes, benchmarks, restored copies)."""
+    return name.lower().replace("-", "_").startswith(_SCRATCH)
+
+
+def check_copy_name(copy: str) -> str:
+    if not copy.startswith(COPY_PREFIX):
+        raise EstateError(f"a restored copy's name must start with {COPY_PREFIX!r} (got {copy!r}), so live data is never overwritten")
+    return copy
 
 
 @dataclass
@@ -45,3 +61,22 @@ class StoreAdapter(ABC):
     @abstractmethod
     def plaintext_refused(self) -> bool:
         """True when a client that does not speak TLS cannot use the store."""
+
+    # --- backup, restore, checksum: a restore drill never writes over live data -------------------
+
+    @abstractmethod
+    def checksum(self, copy: str | None = None) -> dict[str, str]:
+        """Digest per unit (table, collection, stream, bucket) of the live data, or of the restored
+        ``copy``; units are named as in the live data, so the two compare directly."""
+
+    @abstractmethod
+    def backup(self, dest: Path) -> dict[str, str]:
+        """Write a backup of every unit under ``dest``; returns the checksum of the data it holds."""
+
+    @abstractmethod
+    def restore(self, src: Path, copy: str) -> None:
+        """Restore the backup in ``src`` as a separate ``copy`` (a database, prefix or bucket name)."""
+
+    @abstractmethod
+    def drop_copy(self, copy: str) -> None:
+        """Remove a restored ``copy``."""
