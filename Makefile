@@ -27,6 +27,7 @@ demo: bootstrap
 	$(ESTATE) migrate
 	$(ESTATE) seed --scale 1
 	$(ESTATE) verify
+	$(ESTATE) failover
 	$(ESTATE) render --stack prod --out rendered/prod
 	@echo
 	@echo "The local estate is running, migrated and seeded (data in .estate/);"

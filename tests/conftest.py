@@ -14,7 +14,7 @@ from estate.local import LocalEstate
 from estate.local.process import port_free
 
 
-def _free_base_port() -> int:
+def free_base_port() -> int:
     """First base port from ESTATE_TEST_BASE_PORT (default 26000) whose 100 ports are all free,
     so several test sessions on one machine do not collide."""
     start = int(os.environ.get("ESTATE_TEST_BASE_PORT", "26000"))
@@ -30,7 +30,7 @@ def local_estate() -> LocalEstate:
     # Under /tmp so the postgres system user can traverse it even when the checkout is in a 0700 dir.
     workdir = Path(tempfile.mkdtemp(prefix="estate-test-", dir="/tmp"))
     workdir.chmod(0o755)
-    estate = LocalEstate(workdir, _free_base_port())
+    estate = LocalEstate(workdir, free_base_port())
     try:
         estate.up(lambda msg: print(f"[estate up] {msg}"))
         yield estate

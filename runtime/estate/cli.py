@@ -297,6 +297,32 @@ def restore(src: Annotated[Path, typer.Option("--from", help="a directory writte
         raise typer.Exit(1)
 
 
+@app.command()
+def failover(workdir: WorkdirOpt = Path(".estate"), store: StoreOpt = None) -> None:
+    """Failover drills on the local estate (they kill servers): a client writes, a fault hits mid-stream,
+    and every acknowledged write must survive; the estate ends as it began."""
+    from estate import failover as drills
+    from estate.local import LocalEstate
+    from estate.stores import KINDS
+
+    if unknown := sorted(set(store or []) - set(KINDS)):
+        raise EstateError(f"no such store: {', '.join(unknown)} (have {', '.join(KINDS)})")
+    environment = load_environment("local", workdir)
+    reports = drills.run(LocalEstate(workdir), environment, [k for k in KINDS if not store or k in store])
+    for r in reports:
+        if r.unsupported:
+            out.print(f"[yellow]{'unsupported':<12}[/yellow]{r.store:<9}{r.fault}: {r.unsupported}", highlight=False)
+            continue
+        verdict = "[green]holds[/green]      " if r.holds else "[red]FAILS[/red]      "
+        outage = f"{r.outage:.2f}s" if r.outage is not None else "writes never resumed"
+        out.print(f"{verdict}{r.store:<9}{r.fault}: {r.acked} acknowledged writes, {len(r.lost)} lost, "
+                  f"outage {outage}; {r.detail}", highlight=False)
+        if r.lost:
+            err.print(f"  {r.store}: lost acknowledged writes: {r.lost[:10]}", highlight=False)
+    if any(not r.holds and not r.unsupported for r in reports):
+        raise typer.Exit(1)
+
+
 # --- seed data and the reference event flow ---------------------------------------------------------
 
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, help="size multiplier: scale 1 is ~3.5k documents, ~600 rows")]

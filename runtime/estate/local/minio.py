@@ -95,6 +95,17 @@ class LocalMinio:
         drive.mkdir()
         shutil.rmtree(removed, ignore_errors=True)
 
+    def wait_healed(self, timeout: float = 90) -> bool:
+        """Whether every drive reports ok again within ``timeout`` (MinIO formats a replaced drive itself)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = json.loads(self.admin().info())
+            drives = [d for srv in info.get("servers", []) for d in srv.get("drives", [])]
+            if len(drives) == DRIVES and all(d.get("state") == "ok" for d in drives):
+                return True
+            time.sleep(1)
+        return False
+
     def drives_contain(self, needle: bytes) -> bool:
         """Whether any file on the raw drives holds ``needle`` (an encryption-at-rest probe)."""
         for i in range(1, DRIVES + 1):

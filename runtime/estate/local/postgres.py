@@ -14,13 +14,14 @@ from psycopg import sql
 
 from estate.environment import Credential, Endpoint, Role, Store
 from estate.errors import EstateError
-from estate.local.binaries import ensure_postgres
+from estate.local.binaries import ensure_postgres, postgres_bindir
 from estate.local.files import write_private
 from estate.local.layout import Layout, check_traversable, service_user
 from estate.local.process import ServerProcess
 
 DATABASE = "estate"
 STANDBY_NAME = "standby1"
+ROLE_CONF = "estate-role.conf"  # this member's port, primary_conninfo and slot; rewritten on failover
 
 
 class LocalPostgres:
@@ -65,7 +66,7 @@ class LocalPostgres:
             self._create_roles()
         if not (self.standby_dir / "PG_VERSION").exists():
             progress("postgres: pg_basebackup standby")
-            self._basebackup(bindir)
+            self._clone(bindir, "standby", "primary")
         standby.start()
         standby.wait_healthy(lambda: self._ping(self.layout.ports.pg_standby), timeout=60)
         self._require_sync_standby(progress)
@@ -140,7 +141,8 @@ max_replication_slots = 8
 hot_standby = on
 wal_log_hints = on
 archive_mode = on
-archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f'
+# never overwrite an archived segment; one already there with the same bytes counts as archived
+archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f || cmp -s %p {archive}/%f'
 archive_timeout = 60
 shared_buffers = 128MB
 max_connections = 200
@@ -148,30 +150,23 @@ max_connections = 200
         with open(data_dir / "postgresql.conf", "a") as f:
             f.write(conf)
 
-    def _basebackup(self, bindir: Path) -> None:
+    def _replication_conninfo(self, port: int) -> str:
+        """How a standby streams from the server on ``port``: as replicator, password from a 0600 passfile."""
         sec = self.layout.secrets()["postgres"]
         passfile = self.root / "replicator.pgpass"
-        write_private(
-            passfile, f"127.0.0.1:{self.layout.ports.pg_primary}:*:replicator:{sec['replicator']['password']}\n",
-            self.owner,
-        )
-        ca = self.layout.ca_file
-        conninfo = (
-            f"host=127.0.0.1 port={self.layout.ports.pg_primary} user=replicator passfile={passfile} "
-            f"sslmode=verify-full sslrootcert={ca} application_name={STANDBY_NAME}"
-        )
+        write_private(passfile, f"127.0.0.1:*:*:replicator:{sec['replicator']['password']}\n", self.owner)
+        return (f"host=127.0.0.1 port={port} user=replicator passfile={passfile} "
+                f"sslmode=verify-full sslrootcert={self.layout.ca_file} application_name={STANDBY_NAME}")
+
+    def _clone(self, bindir: Path, member: str, source: str) -> None:
+        """Copy ``source``'s data into ``member``'s empty data dir (pg_basebackup through the standby slot)
+        and make it ``source``'s standby."""
+        data_dir = self._member(member)[0]
         self._run_as([
-            str(bindir / "pg_basebackup"), "-D", str(self.standby_dir), "-d", conninfo,
+            str(bindir / "pg_basebackup"), "-D", str(data_dir), "-d", self._replication_conninfo(self._member(source)[1]),
             "-X", "stream", "-S", STANDBY_NAME, "--checkpoint=fast",
         ])
-        # The standby follows the primary through the same slot, authenticating from the passfile.
-        with open(self.standby_dir / "postgresql.conf", "a") as f:
-            f.write(
-                f"\nport = {self.layout.ports.pg_standby}\n"
-                f"primary_conninfo = '{conninfo}'\nprimary_slot_name = '{STANDBY_NAME}'\n"
-            )
-        (self.standby_dir / "standby.signal").touch()
-        self._own(self.standby_dir / "standby.signal")
+        self._follow(member, source, STANDBY_NAME)
 
     def _connect(self, port: int, role: str = "admin", dbname: str = "postgres", **kw) -> psycopg.Connection:
         cred = self.layout.secrets()["postgres"][role]
@@ -202,8 +197,8 @@ max_connections = 200
             conn.execute("GRANT TEMPORARY ON DATABASE estate TO app")
             conn.execute("SELECT pg_create_physical_replication_slot(%s)", (STANDBY_NAME,))
 
-    def _require_sync_standby(self, progress) -> None:
-        with self._connect(self.layout.ports.pg_primary, autocommit=True) as conn:
+    def _require_sync_standby(self, progress, port: int | None = None) -> None:
+        with self._connect(port or self.layout.ports.pg_primary, autocommit=True) as conn:
             current = conn.execute("SHOW synchronous_standby_names").fetchone()[0]
             if current != f"FIRST 1 ({STANDBY_NAME})":
                 progress("postgres: making the standby synchronous")
@@ -218,6 +213,75 @@ max_connections = 200
                     return
                 time.sleep(0.2)
         raise EstateError("postgres: the standby did not become synchronous within 30s")
+
+    # --- failover: crash the primary, promote the standby, rejoin, switch back ---------------------
+    # Members are named by their original role ("primary", "standby"); a failover swaps what each does.
+
+    def _member(self, member: str) -> tuple[Path, int, ServerProcess]:
+        bindir = postgres_bindir()
+        primary, standby = self.processes(bindir)
+        if member == "primary":
+            return self.primary_dir, self.layout.ports.pg_primary, primary
+        return self.standby_dir, self.layout.ports.pg_standby, standby
+
+    def crash(self, member: str) -> None:
+        """Fault injection: SIGKILL one member's postmaster and every backend."""
+        self._member(member)[2].crash()
+
+    def promote(self, member: str) -> None:
+        """Promote ``member``; it stays strict: no commit is acknowledged until a synchronous standby has it."""
+        with self._connect(self._member(member)[1], autocommit=True) as conn:
+            if not conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]:
+                raise EstateError(f"postgres {member}: promotion did not finish within 60s")
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ({STANDBY_NAME})'")
+            conn.execute("SELECT pg_reload_conf()")
+        self._follow(member, None)
+
+    def rebuild(self, member: str, source: str) -> None:
+        """Replace ``member`` (stopped or crashed) with a fresh clone of ``source``, streaming from it
+        synchronously. A clone is slower than pg_rewind on a large database but has no corner cases."""
+        bindir = ensure_postgres(lambda _: None)
+        data_dir, port, proc = self._member(member)
+        source_port = self._member(source)[1]
+        proc.stop()
+        with self._connect(source_port, autocommit=True) as conn:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                         (STANDBY_NAME,))
+            conn.execute("SELECT pg_create_physical_replication_slot(%s)", (STANDBY_NAME,))
+        shutil.rmtree(data_dir)
+        self._clone(bindir, member, source)
+        proc.start()
+        proc.wait_healthy(lambda: self._ping(port), timeout=60)
+        self._require_sync_standby(lambda _: None, source_port)
+
+    def switch_back(self) -> None:
+        """After a failover and rebuild (the standby member leading): a clean switchover to the original
+        roles, then the old standby cloned afresh."""
+        self._member("standby")[2].stop()  # a clean shutdown sends every WAL record to the sync standby first
+        self.promote("primary")
+        self.rebuild("standby", "primary")
+
+    def _follow(self, member: str, source: str | None, slot: str | None = None) -> None:
+        """Write ``member``'s role file: its port, and whom it streams from (``source``; None: a primary)."""
+        data_dir, port, _ = self._member(member)
+        conf = data_dir / "postgresql.conf"
+        if ROLE_CONF not in conf.read_text():
+            with conf.open("a") as f:
+                f.write(f"\n# this member's port and role, rewritten on failover and switchover\ninclude_if_exists = '{ROLE_CONF}'\n")
+        signal_file = data_dir / "standby.signal"
+        lines = [f"port = {port}"]
+        if source is None:
+            lines += ["primary_conninfo = ''", "primary_slot_name = ''", "restore_command = ''"]
+            signal_file.unlink(missing_ok=True)
+        else:
+            lines += [f"primary_conninfo = '{self._replication_conninfo(self._member(source)[1])}'",
+                      f"primary_slot_name = '{slot or ''}'",
+                      # WAL the source recycled before this member caught up comes from the shared archive
+                      f"restore_command = 'cp {self.archive_dir}/%f %p'"]
+            signal_file.touch()
+            self._own(signal_file)
+        (data_dir / ROLE_CONF).write_text("\n".join(lines) + "\n")
+        self._own(data_dir / ROLE_CONF)
 
     # --- model & status ----------------------------------------------------------------------
 

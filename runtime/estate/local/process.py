@@ -127,6 +127,18 @@ class ServerProcess:
             return "(no log)"
         return lines[-1][:300] if lines else "(empty log)"
 
+    def crash(self) -> bool:
+        """Fault injection: SIGKILL the whole process group, as a power cut would; True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGKILL)
+        while pid_alive(pid) or _group_alive(pid):  # children too: PostgreSQL backends hold shared memory
+            _reap(pid)
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the process (and its process group); returns True if something was stopped."""
         pid = self.pid()
@@ -155,6 +167,19 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in process group ``pgid``."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
 
 
 def _reap(pid: int) -> None:
