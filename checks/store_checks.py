@@ -7,6 +7,7 @@ from checks.registry import Unsupported, check
 from estate.backup import drill
 from estate.environment import Role
 from estate.stores import KINDS
+from estate.stores.nats import add_stream
 from estate.stores.base import StoreAdapter
 
 def _tls_roundtrip(a: StoreAdapter) -> str:
@@ -90,7 +91,7 @@ def _nats_r3(a) -> str:
         nc = await a.connect(Role.app)
         js = nc.jetstream()
         try:
-            info = await js.add_stream(StreamConfig(name="ESTATE_VERIFY_R3", subjects=["estate.verify.r3"],
+            info = await add_stream(js, StreamConfig(name="ESTATE_VERIFY_R3", subjects=["estate.verify.r3"],
                                                     num_replicas=3, max_msgs=1))
             return f"leader {info.cluster.leader}, {len(info.cluster.replicas or [])} replicas"
         finally:

@@ -41,7 +41,7 @@ from estate.seed import generate, seed_estate
 from estate.seed.generate import Dataset
 from estate.seed.writers import clear_postgres, event_payload, minio_client
 from estate.stores.mongo import MongoAdapter
-from estate.stores.nats import NatsAdapter
+from estate.stores.nats import NatsAdapter, add_stream
 from estate.stores.postgres import PostgresAdapter
 
 SCRATCH_DB = "estate_bench_raw"
@@ -208,7 +208,7 @@ def _python_publish(env: Environment, count: int, size: int) -> float:
     async def go() -> float:
         nc = await adapter.connect(Role.app)
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=["benchraw"], storage=StorageType.FILE,
+        await add_stream(js, StreamConfig(name=SCRATCH_STREAM, subjects=["benchraw"], storage=StorageType.FILE,
                                          num_replicas=min(3, len(env.store("nats").endpoints))))
         t0 = time.perf_counter()
         futures = [await js.publish_async("benchraw", b"x" * size) for _ in range(count)]

@@ -32,7 +32,7 @@ from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
 from estate.local import LocalEstate
 from estate.stores.minio import MinioAdapter
-from estate.stores.nats import NatsAdapter
+from estate.stores.nats import NatsAdapter, add_stream, retrying
 from estate.stores.postgres import PostgresAdapter
 
 WRITE_SECONDS = 1.5  # of acknowledged writes before the fault, and again after it
@@ -145,9 +145,12 @@ def nats(estate: LocalEstate, env: Environment) -> FailoverReport:
         nc = await adapter.connect(Role.app, max_reconnect_attempts=-1)
         js = nc.jetstream(timeout=2)
         try:
-            await js.add_stream(StreamConfig(name=DRILL_STREAM, subjects=["estate_probe.failover"],
+            await add_stream(js, StreamConfig(name=DRILL_STREAM, subjects=["estate_probe.failover"],
                                              storage=StorageType.FILE, num_replicas=3))
-            leader = (await js.stream_info(DRILL_STREAM)).cluster.leader
+            leader = None
+            while leader is None:  # a new R3 stream elects its leader a moment after creation
+                leader = (await retrying(lambda: js.stream_info(DRILL_STREAM), "reading the drill stream")).cluster.leader
+                await asyncio.sleep(0.05 if leader is None else 0)
             acked: list[str] = []
             fault = None
             loop = asyncio.get_running_loop()
@@ -168,15 +171,15 @@ def nats(estate: LocalEstate, env: Environment) -> FailoverReport:
                 if fault is not None and report.outage is None:
                     report.outage = time.monotonic() - fault
                     stop_at = loop.time() + WRITE_SECONDS
-            state = (await js.stream_info(DRILL_STREAM)).state
+            info = await retrying(lambda: js.stream_info(DRILL_STREAM), "reading the drill stream")
             present = set()
-            for seq in range(state.first_seq, state.last_seq + 1):
-                present.add((await js.get_msg(DRILL_STREAM, seq)).data.decode())
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                msg = await retrying(lambda seq=seq: js.get_msg(DRILL_STREAM, seq), "reading the drill stream")
+                present.add(msg.data.decode())
             report.acked, report.lost = len(acked), sorted(set(acked) - present, key=lambda m: int(m[1:]))
-            new_leader = (await js.stream_info(DRILL_STREAM)).cluster.leader
             await asyncio.to_thread(estate.nats.up, lambda _: None)  # restarts the killed server, waits for health
-            report.detail = f"leader {leader} killed, {new_leader} took over; {leader} restarted"
-            await js.delete_stream(DRILL_STREAM)
+            report.detail = f"leader {leader} killed, {info.cluster.leader} took over; {leader} restarted"
+            await retrying(lambda: js.delete_stream(DRILL_STREAM), "deleting the drill stream")
         finally:
             await nc.close()
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line, validation_message
 from estate.stores import adapter
+from estate.stores.nats import add_stream
 
 LOAD_SCHEMA, LOAD_BUCKET, LOAD_STREAM, LOAD_SUBJECT = "estate_load", "estate-load", "ESTATE_LOAD", "estate.load.events"
 
@@ -78,7 +79,7 @@ def prepare(env: Environment, stores: list[str]) -> None:
             cfg = StreamConfig(name=LOAD_STREAM, subjects=[LOAD_SUBJECT], storage=StorageType.FILE,
                                num_replicas=min(3, len(nt.store.endpoints)), max_bytes=1 << 30)
             try:
-                await nc.jetstream().add_stream(cfg)
+                await add_stream(nc.jetstream(), cfg)
             finally:
                 await nc.close()
 

@@ -34,7 +34,9 @@ def drilled() -> tuple[LocalEstate, subprocess.CompletedProcess]:
 
 
 def line(proc: subprocess.CompletedProcess, store: str) -> str:
-    return next(ln for ln in proc.stdout.splitlines() if ln.split()[1:2] == [store])
+    found = [ln for ln in proc.stdout.splitlines() if ln.split()[1:2] == [store]]
+    assert found, f"no report for {store}: {proc.stdout}{proc.stderr}"
+    return found[0]
 
 
 def test_no_acknowledged_write_is_lost(drilled) -> None:

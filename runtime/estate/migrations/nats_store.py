@@ -15,6 +15,7 @@ from estate.flows.bot_runner import ACK_WAIT_SECONDS, DURABLE, SUBJECT
 from estate.migrations import Step
 from estate.seed.writers import STREAM
 from estate.stores import adapter
+from estate.stores.nats import add_stream
 
 SUBJECTS = ["custom-bot.submitted", "custom-bot.approved", "custom-bot.declined",
             "custom-bot.awaiting-human-review", "custom-bot.analysis-failed",
@@ -58,7 +59,7 @@ def migrate(env) -> list[Step]:
             try:
                 have = (await js.stream_info(STREAM)).config
             except NotFoundError:
-                await js.add_stream(want)
+                await add_stream(js, want)
                 steps = [Step("nats", f"stream {STREAM} ({len(SUBJECTS)} subjects)", "applied")]
             else:
                 drift = _drift(have, want)

@@ -41,6 +41,24 @@ async def _publish_once_ready(js: Any, subject: str, payload: bytes, wait: float
             await asyncio.sleep(0.2)
 
 
+async def retrying(call: Callable[[], Awaitable[T]], what: str, wait: float = 30.0) -> T:
+    """Await ``call()``, again while JetStream is "temporarily unavailable" (its meta group electing a
+    leader, as after start-up or when a server dies)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return await call()
+        except nats.js.errors.ServiceUnavailableError:
+            if loop.time() > deadline:
+                raise EstateError(f"nats: JetStream stayed unavailable for {wait:.0f}s ({what})") from None
+            await asyncio.sleep(0.25)
+
+
+async def add_stream(js: Any, config: StreamConfig) -> Any:
+    return await retrying(lambda: js.add_stream(config), f"creating stream {config.name}")
+
+
 class NatsAdapter(StoreAdapter):
     kind = "nats"
 
@@ -110,7 +128,7 @@ class NatsAdapter(StoreAdapter):
             try:
                 js = nc.jetstream()
                 name = f"ESTATE_PROBE_{uuid.uuid4().hex[:8].upper()}"
-                await js.add_stream(StreamConfig(name=name, subjects=[f"probe.{name}"], storage=StorageType.FILE,
+                await add_stream(js, StreamConfig(name=name, subjects=[f"probe.{name}"], storage=StorageType.FILE,
                                                  num_replicas=replicas, max_msgs=10))
                 try:
                     token = uuid.uuid4().hex.encode()
@@ -217,7 +235,7 @@ class NatsAdapter(StoreAdapter):
                 for cfg_file in sorted(src.glob("*.json")):
                     config = StreamConfig.from_response(json.loads(cfg_file.read_text()))
                     name, prefix = self._copy_names(copy, config.name)
-                    await js.add_stream(config.evolve(name=name, subjects=[prefix + s for s in config.subjects or []]))
+                    await add_stream(js, config.evolve(name=name, subjects=[prefix + s for s in config.subjects or []]))
                     with cfg_file.with_suffix(".jsonl").open() as fh:
                         pending = []
                         for line in fh:
