@@ -109,12 +109,15 @@ class MongoAdapter(StoreAdapter):
                 for unit, (db, coll) in sorted(self._units(client, None).items()):
                     (dest / db).mkdir(parents=True, exist_ok=True)
                     info = next(client[db].list_collections(filter={"name": coll}))
-                    indexes = [ix for ix in client[db][coll].list_indexes() if ix["name"] != "_id_"]
-                    meta = {"options": info.get("options", {}), "type": info.get("type", "collection"),
-                            "indexes": indexes}
+                    kind = info.get("type", "collection")
+                    indexes = [] if kind == "view" else [ix for ix in client[db][coll].list_indexes() if ix["name"] != "_id_"]
+                    meta = {"options": info.get("options", {}), "type": kind, "indexes": indexes}
                     (dest / db / f"{coll}.metadata.json").write_text(json_util.dumps(meta))
+                    docs = client[db].get_collection(coll, codec_options=RAW).find().sort("_id", 1)
+                    if meta["type"] == "view":  # its definition is in the options; its documents are derived
+                        digests[unit] = _digest(docs)
+                        continue
                     with (dest / db / f"{coll}.bson").open("wb") as fh:
-                        docs = client[db].get_collection(coll, codec_options=RAW).find().sort("_id", 1)
                         digests[unit] = _digest(docs, fh)
         except PyMongoError as exc:
             raise EstateError(f"mongo backup: {first_line(exc)}") from None
@@ -132,6 +135,8 @@ class MongoAdapter(StoreAdapter):
                     for ix in meta["indexes"]:
                         spec = {k: v for k, v in ix.items() if k not in ("v", "key", "ns")}
                         target[coll].create_index(list(ix["key"].items()), **spec)
+                    if meta["type"] == "view":
+                        continue
                     with (meta_file.parent / f"{coll}.bson").open("rb") as fh:
                         batch = []
                         for doc in decode_file_iter(fh, codec_options=RAW):
