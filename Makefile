@@ -28,6 +28,7 @@ demo: bootstrap
 	$(ESTATE) seed --scale 1
 	$(ESTATE) verify
 	$(ESTATE) failover
+	$(ESTATE) pitr
 	$(ESTATE) render --stack prod --out rendered/prod
 	@echo
 	@echo "The local estate is running, migrated and seeded (data in .estate/);"

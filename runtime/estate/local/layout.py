@@ -30,6 +30,11 @@ class Ports:
     def pg_standby(self) -> int:
         return self.base + 1
 
+    @property
+    def pg_scratch(self) -> int:
+        """A throwaway server of the point-in-time recovery drill."""
+        return self.base + 2
+
     def nats_client(self, i: int) -> int:
         return self.base + 10 + i
 

@@ -150,13 +150,13 @@ max_connections = 200
         with open(data_dir / "postgresql.conf", "a") as f:
             f.write(conf)
 
-    def _replication_conninfo(self, port: int) -> str:
+    def _replication_conninfo(self, port: int, name: str = STANDBY_NAME) -> str:
         """How a standby streams from the server on ``port``: as replicator, password from a 0600 passfile."""
         sec = self.layout.secrets()["postgres"]
         passfile = self.root / "replicator.pgpass"
         write_private(passfile, f"127.0.0.1:*:*:replicator:{sec['replicator']['password']}\n", self.owner)
         return (f"host=127.0.0.1 port={port} user=replicator passfile={passfile} "
-                f"sslmode=verify-full sslrootcert={self.layout.ca_file} application_name={STANDBY_NAME}")
+                f"sslmode=verify-full sslrootcert={self.layout.ca_file} application_name={name}")
 
     def _clone(self, bindir: Path, member: str, source: str) -> None:
         """Copy ``source``'s data into ``member``'s empty data dir (pg_basebackup through the standby slot)
@@ -168,7 +168,8 @@ max_connections = 200
         ])
         self._follow(member, source, STANDBY_NAME)
 
-    def _connect(self, port: int, role: str = "admin", dbname: str = "postgres", **kw) -> psycopg.Connection:
+    def connect(self, port: int, role: str = "admin", dbname: str = "postgres", **kw) -> psycopg.Connection:
+        """A TLS connection to the local server on ``port`` (any of the estate's, or the scratch one)."""
         cred = self.layout.secrets()["postgres"][role]
         return psycopg.connect(
             host="127.0.0.1", port=port, dbname=dbname, user=cred["username"], password=cred["password"],
@@ -176,13 +177,13 @@ max_connections = 200
         )
 
     def _ping(self, port: int) -> bool:
-        with self._connect(port) as conn:
+        with self.connect(port) as conn:
             conn.execute("SELECT 1")
         return True
 
     def _create_roles(self) -> None:
         sec = self.layout.secrets()["postgres"]
-        with self._connect(self.layout.ports.pg_primary, autocommit=True) as conn:
+        with self.connect(self.layout.ports.pg_primary, autocommit=True) as conn:
             for role, extra in (("app", ""), ("readonly", ""), ("replicator", " REPLICATION")):
                 name, pw = sec[role]["username"], sec[role]["password"]
                 conn.execute(
@@ -198,7 +199,7 @@ max_connections = 200
             conn.execute("SELECT pg_create_physical_replication_slot(%s)", (STANDBY_NAME,))
 
     def _require_sync_standby(self, progress, port: int | None = None) -> None:
-        with self._connect(port or self.layout.ports.pg_primary, autocommit=True) as conn:
+        with self.connect(port or self.layout.ports.pg_primary, autocommit=True) as conn:
             current = conn.execute("SHOW synchronous_standby_names").fetchone()[0]
             if current != f"FIRST 1 ({STANDBY_NAME})":
                 progress("postgres: making the standby synchronous")
@@ -230,7 +231,7 @@ max_connections = 200
 
     def promote(self, member: str) -> None:
         """Promote ``member``; it stays strict: no commit is acknowledged until a synchronous standby has it."""
-        with self._connect(self._member(member)[1], autocommit=True) as conn:
+        with self.connect(self._member(member)[1], autocommit=True) as conn:
             if not conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]:
                 raise EstateError(f"postgres {member}: promotion did not finish within 60s")
             conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ({STANDBY_NAME})'")
@@ -244,7 +245,7 @@ max_connections = 200
         data_dir, port, proc = self._member(member)
         source_port = self._member(source)[1]
         proc.stop()
-        with self._connect(source_port, autocommit=True) as conn:
+        with self.connect(source_port, autocommit=True) as conn:
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
                          (STANDBY_NAME,))
             conn.execute("SELECT pg_create_physical_replication_slot(%s)", (STANDBY_NAME,))
@@ -262,26 +263,63 @@ max_connections = 200
         self.rebuild("standby", "primary")
 
     def _follow(self, member: str, source: str | None, slot: str | None = None) -> None:
-        """Write ``member``'s role file: its port, and whom it streams from (``source``; None: a primary)."""
+        """Write ``member``'s role: its port, and whom it streams from (``source``; None: a primary)."""
         data_dir, port, _ = self._member(member)
+        if source is None:
+            self._write_role(data_dir, port, ["primary_conninfo = ''", "primary_slot_name = ''", "restore_command = ''"])
+            (data_dir / "standby.signal").unlink(missing_ok=True)
+        else:
+            self._write_role(data_dir, port, [
+                f"primary_conninfo = '{self._replication_conninfo(self._member(source)[1])}'",
+                f"primary_slot_name = '{slot or ''}'",
+                # WAL the source recycled before this member caught up comes from the shared archive
+                f"restore_command = 'cp {self.archive_dir}/%f %p'"])
+            self._signal(data_dir, "standby.signal")
+
+    def _write_role(self, data_dir: Path, port: int, settings: list[str]) -> None:
         conf = data_dir / "postgresql.conf"
         if ROLE_CONF not in conf.read_text():
             with conf.open("a") as f:
-                f.write(f"\n# this member's port and role, rewritten on failover and switchover\ninclude_if_exists = '{ROLE_CONF}'\n")
-        signal_file = data_dir / "standby.signal"
-        lines = [f"port = {port}"]
-        if source is None:
-            lines += ["primary_conninfo = ''", "primary_slot_name = ''", "restore_command = ''"]
-            signal_file.unlink(missing_ok=True)
-        else:
-            lines += [f"primary_conninfo = '{self._replication_conninfo(self._member(source)[1])}'",
-                      f"primary_slot_name = '{slot or ''}'",
-                      # WAL the source recycled before this member caught up comes from the shared archive
-                      f"restore_command = 'cp {self.archive_dir}/%f %p'"]
-            signal_file.touch()
-            self._own(signal_file)
-        (data_dir / ROLE_CONF).write_text("\n".join(lines) + "\n")
+                f.write(f"\n# this server's port and role, rewritten on failover and recovery\ninclude_if_exists = '{ROLE_CONF}'\n")
+        (data_dir / ROLE_CONF).write_text("\n".join([f"port = {port}", *settings]) + "\n")
         self._own(data_dir / ROLE_CONF)
+
+    def _signal(self, data_dir: Path, name: str) -> None:
+        (data_dir / name).touch()
+        self._own(data_dir / name)
+
+    # --- point-in-time recovery: a base backup plus the WAL archive ---------------------------------
+
+    def base_backup(self, dest: Path) -> None:
+        """A base backup of the primary member into ``dest`` (plain format, with the WAL it needs)."""
+        bindir = ensure_postgres(lambda _: None)
+        self._run_as([str(bindir / "pg_basebackup"), "-D", str(dest), "-X", "stream", "--checkpoint=fast",
+                      "-d", self._replication_conninfo(self.layout.ports.pg_primary, "estate-base-backup")])
+
+    def recover(self, data_dir: Path, target: str) -> ServerProcess:
+        """Start a throwaway server on the scratch port from the base backup in ``data_dir``: it replays
+        the WAL archive up to ``target`` (a timestamp), then promotes. It archives nothing itself, so
+        the estate's archive gets no timeline of its."""
+        bindir = ensure_postgres(lambda _: None)
+        port = self.layout.ports.pg_scratch
+        self._write_role(data_dir, port, [
+            "primary_conninfo = ''", "archive_mode = off", f"restore_command = 'cp {self.archive_dir}/%f %p'",
+            f"recovery_target_time = '{target}'", "recovery_target_action = 'promote'"])
+        (data_dir / "standby.signal").unlink(missing_ok=True)
+        self._signal(data_dir, "recovery.signal")
+        proc = self._proc("postgres-recovered", data_dir, port, bindir)
+        proc.start()
+
+        def promoted() -> bool:
+            with self.connect(port) as conn:
+                return not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+
+        try:
+            proc.wait_healthy(promoted, timeout=120)
+        except EstateError:
+            proc.stop()
+            raise
+        return proc
 
     # --- model & status ----------------------------------------------------------------------
 
