@@ -53,7 +53,7 @@ class FailoverReport:
 
     @property
     def holds(self) -> bool:
-        return not self.unsupported and not self.lost and self.acked > 0
+        return not self.unsupported and not self.lost and self.acked > 0 and self.outage is not None
 
 
 def run(estate: LocalEstate, env: Environment, stores: list[str]) -> list[FailoverReport]:
@@ -88,17 +88,21 @@ def postgres(estate: LocalEstate, env: Environment) -> FailoverReport:
     fault = time.monotonic()
     local.crash("primary")
     thread.join(timeout=30)
-    local.promote("standby")
-    # Strict synchronous replication: the new primary acknowledges its first commit only once the old
-    # primary, rebuilt as its standby, streams from it; the outage lasts until then.
-    first = threading.Thread(target=_first_write, args=(pg, report, fault), daemon=True)
-    first.start()
-    local.rebuild("primary", "standby")
-    first.join(timeout=60)
-    with pg.connect(Role.admin, "standby", dbname=DRILL_DB, autocommit=True) as conn:
-        present = {r[0] for r in conn.execute("SELECT id FROM ledger")}
-    report.acked, report.lost = len(acked), sorted(set(acked) - present)
-    local.switch_back()
+    try:
+        local.promote("standby")
+        # Strict synchronous replication: the new primary acknowledges its first commit only once the
+        # old primary, rebuilt as its standby, streams from it; the outage lasts until then.
+        first = threading.Thread(target=_first_write, args=(pg, report, fault), daemon=True)
+        first.start()
+        local.rebuild("primary", "standby")
+        first.join(timeout=60)
+        with pg.connect(Role.admin, "standby", dbname=DRILL_DB, autocommit=True) as conn:
+            present = {r[0] for r in conn.execute("SELECT id FROM ledger")}
+        report.acked, report.lost = len(acked), sorted(set(acked) - present)
+        local.switch_back()
+    except (EstateError, psycopg.Error) as exc:
+        raise EstateError(f"postgres failover drill stopped half-way ({first_line(exc)}); the standby member may now lead: "
+                          "check `estate status` before trusting this estate") from None
     with pg.connect(Role.admin, dbname=DRILL_DB, autocommit=True) as conn:  # the original primary again
         after = {r[0] for r in conn.execute("SELECT id FROM ledger")}
     with pg.connect(Role.admin, autocommit=True) as conn:
