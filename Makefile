@@ -42,6 +42,8 @@ test: bootstrap
 
 bench: bootstrap
 	$(ESTATE) bench up
+	$(ESTATE) bench seed
+	$(ESTATE) bench backup
 
 down:
 	$(ESTATE) down

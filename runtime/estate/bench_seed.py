@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,11 +57,13 @@ class Raw:
     rate: float
 
 
-def run_seed_bench(scales: list[int], env_name: str, workdir: Path | None, base_port: int, out: Console) -> None:
+@contextmanager
+def bench_environment(env_name: str, workdir: Path | None, base_port: int, out: Console) -> Iterator[tuple[Environment, bytes]]:
+    """The environment to measure and its sealing key: ``workdir``'s, or a temporary migrated estate."""
     if workdir is not None:
-        _bench(load_environment(env_name, workdir), load_key(workdir), scales, out)
+        yield load_environment(env_name, workdir), load_key(workdir)
         return
-    root = Path(tempfile.mkdtemp(prefix="estate-bench-seed-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="estate-bench-", dir="/tmp"))
     root.chmod(0o755)
     estate = LocalEstate(root, base_port)
     try:
@@ -67,10 +71,15 @@ def run_seed_bench(scales: list[int], env_name: str, workdir: Path | None, base_
         estate.up(lambda msg: None)
         environment = Environment.load(estate.layout.environment_file)
         migrate(environment)
-        _bench(environment, load_key(root), scales, out)
+        yield environment, load_key(root)
     finally:
         estate.destroy()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_seed_bench(scales: list[int], env_name: str, workdir: Path | None, base_port: int, out: Console) -> None:
+    with bench_environment(env_name, workdir, base_port, out) as (environment, key):
+        _bench(environment, key, scales, out)
 
 
 def _bench(env: Environment, key: bytes, scales: list[int], out: Console) -> None:

@@ -418,6 +418,19 @@ def bench_seed(
     run_seed_bench(scale or [1, 10], env, workdir, base_port, out)
 
 
+@bench_app.command("backup")
+def bench_backup(
+    scale: Annotated[int, typer.Option("--scale", min=1, help="seed scale of the temporary estate")] = 10,
+    env: EnvOpt = "local",
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="an estate to use as it is (default: a temporary one, seeded)")] = None,
+    base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29300,
+) -> None:
+    """`estate backup` per store next to the native tool on the same data, and each restore drill's time."""
+    from estate.bench_backup import run_backup_bench
+
+    run_backup_bench(scale, env, workdir, base_port, out)
+
+
 def main() -> None:
     try:
         app()

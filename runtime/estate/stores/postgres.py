@@ -88,7 +88,7 @@ class PostgresAdapter(StoreAdapter):
             conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             digests = _table_digests(conn)
-            _run_tool("pg_dump", ["--format=custom", f"--snapshot={snapshot}", "--file", str(dest / DUMP)],
+            run_pg_tool("pg_dump", ["--format=custom", f"--snapshot={snapshot}", "--file", str(dest / DUMP)],
                       self.libpq_env(Role.admin))
         return digests
 
@@ -98,7 +98,7 @@ class PostgresAdapter(StoreAdapter):
         self.drop_copy(copy)
         with self.connect(Role.admin, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(copy)))
-        _run_tool("pg_restore", ["--exit-on-error", "--dbname", copy, str(src / DUMP)], self.libpq_env(Role.admin, copy))
+        run_pg_tool("pg_restore", ["--exit-on-error", "--dbname", copy, str(src / DUMP)], self.libpq_env(Role.admin, copy))
 
     def drop_copy(self, copy: str) -> None:
         check_copy_name(copy)
@@ -120,7 +120,7 @@ def _table_digests(conn: psycopg.Connection) -> dict[str, str]:
     return out
 
 
-def _run_tool(name: str, args: list[str], env: dict[str, str]) -> None:
+def run_pg_tool(name: str, args: list[str], env: dict[str, str]) -> None:
     from estate.local.binaries import postgres_bindir
 
     path = (postgres_bindir() or Path("/usr/bin")) / name
