@@ -1,8 +1,11 @@
 """The check registry and runner."""
 from __future__ import annotations
 
+import json
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 from enum import StrEnum
 from typing import Callable
 
@@ -67,3 +70,26 @@ def run_checks(env: Environment, only: set[str] | None = None) -> list[Result]:
             outcome, detail = Outcome.fails, f"{type(exc).__name__}: {first_line(exc)}"
         results.append(Result(chk.name, chk.store, outcome, detail, time.perf_counter() - t0))
     return results
+
+
+def write_report(results: list[Result], environment: str, path: Path) -> None:
+    """Write ``results`` to ``path``: JUnit XML when it ends in .xml (what CI systems read), else JSON.
+    A check that fails is a JUnit failure; one the server cannot support is a skip with the reason."""
+    if path.suffix == ".xml":
+        suite = ET.Element("testsuite", name=f"estate verify {environment}", tests=str(len(results)),
+                           failures=str(sum(r.outcome == Outcome.fails for r in results)),
+                           skipped=str(sum(r.outcome == Outcome.unsupported for r in results)),
+                           time=f"{sum(r.seconds for r in results):.3f}")
+        for r in results:
+            case = ET.SubElement(suite, "testcase", classname=f"estate.{r.store}", name=r.check, time=f"{r.seconds:.3f}")
+            if r.outcome == Outcome.fails:
+                ET.SubElement(case, "failure", message=r.detail)
+            elif r.outcome == Outcome.unsupported:
+                ET.SubElement(case, "skipped", message=f"unsupported: {r.detail}")
+            else:
+                ET.SubElement(case, "system-out").text = r.detail
+        ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
+    else:
+        path.write_text(json.dumps({"environment": environment, "results": [
+            {"store": r.store, "check": r.check, "outcome": r.outcome.value, "detail": r.detail,
+             "seconds": round(r.seconds, 3)} for r in results]}, indent=2) + "\n")

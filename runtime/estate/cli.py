@@ -237,12 +237,15 @@ app.add_typer(bench_app, name="bench")
 
 @app.command()
 def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
-           only: Annotated[list[str] | None, typer.Option("--only", help="a store or check name; repeatable")] = None) -> None:
+           only: Annotated[list[str] | None, typer.Option("--only", help="a store or check name; repeatable")] = None,
+           report: Annotated[Path | None, typer.Option("--report", help="also write the results: JUnit XML if FILE ends in .xml, else JSON")] = None) -> None:
     """Run every check against an environment and report what holds, what fails, what is unsupported."""
-    from checks import Outcome, run_checks
+    from checks import Outcome, run_checks, write_report
 
     environment = load_environment(env, workdir)
     results = run_checks(environment, set(only) if only else None)
+    if report is not None:
+        write_report(results, environment.name, report)
     colour = {Outcome.holds: "green", Outcome.fails: "red", Outcome.unsupported: "yellow"}
     for r in results:
         out.print(f"[{colour[r.outcome]}]{r.outcome:<12}[/{colour[r.outcome]}]{r.store:<9}{r.check:<50}{r.detail}",

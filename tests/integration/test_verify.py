@@ -1,10 +1,12 @@
 """`estate verify`: the checks hold on the local estate, and fail visibly when something is wrong."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
-from checks import Outcome, run_checks
+from checks import Outcome, run_checks, write_report
 from estate.environment import Credential, Environment, Role
 from estate.local import LocalEstate
 
@@ -29,8 +31,26 @@ def test_wrong_credentials_make_checks_fail(env: Environment) -> None:
     assert [r.check for r in failed] == ["tls round trip"]
 
 
-def test_verify_cli_reports_and_exits_zero(local_estate: LocalEstate) -> None:
-    proc = subprocess.run([sys.executable, "-m", "estate", "verify", "--workdir", str(local_estate.layout.workdir)],
-                          capture_output=True, text=True)
+def test_verify_cli_reports_and_exits_zero(local_estate: LocalEstate, tmp_path) -> None:
+    report = tmp_path / "verify.xml"
+    proc = subprocess.run([sys.executable, "-m", "estate", "verify", "--workdir", str(local_estate.layout.workdir),
+                           "--report", str(report)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 fail" in proc.stdout
+    suite = ET.parse(report).getroot()  # JUnit XML, as CI systems read it
+    cases = suite.findall("testcase")
+    assert suite.get("failures") == "0" and len(cases) == int(suite.get("tests")) > 10
+    assert {c.get("classname") for c in cases} == {f"estate.{k}" for k in ("postgres", "mongo", "nats", "minio")}
+    assert len([c for c in cases if c.find("skipped") is not None]) == int(suite.get("skipped"))
+
+
+def test_verify_report_marks_failures(env: Environment, tmp_path) -> None:
+    bad = env.model_copy(deep=True)
+    store = bad.stores["nats"]
+    store.credentials[Role.app] = Credential(username=store.credentials[Role.app].username, password="wrong-secret")
+    results = run_checks(bad, {"nats"})
+    write_report(results, bad.name, tmp_path / "r.xml")
+    write_report(results, bad.name, tmp_path / "r.json")
+    failed = [c.get("name") for c in ET.parse(tmp_path / "r.xml").getroot().iter("testcase") if c.find("failure") is not None]
+    as_json = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert failed == [r["check"] for r in as_json if r["outcome"] == "FAILS"] != []
