@@ -53,7 +53,10 @@ class StorageClassConfig(Model):
 
 
 class Storage(Model):
+    """StorageClasses are cluster-scoped: stacks sharing one cluster give each a ``namePrefix``."""
+
     provisioner: str = "ebs.csi.aws.com"
+    name_prefix: str = Field("", pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?-)?$")
     classes: dict[Literal["fast-ssd", "standard", "cold"], StorageClassConfig] = Field(
         default_factory=lambda: {
             "fast-ssd": StorageClassConfig(parameters={"type": "io2", "iopsPerGB": "50"}),
@@ -61,6 +64,10 @@ class Storage(Model):
             "cold": StorageClassConfig(parameters={"type": "sc1"}),
         }
     )
+
+    def class_name(self, key: str) -> str:
+        """The cluster-wide name of the StorageClass ``key`` (fast-ssd, standard, cold)."""
+        return f"{self.name_prefix}{key}"
 
 
 class StoreConfig(Model):

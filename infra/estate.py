@@ -52,7 +52,8 @@ class Estate(pulumi.ComponentResource):
                               data={"ca.crt": pki.ca_pem}, opts=after_ns)
 
         def store_args(section: Any) -> StoreArgs:
-            return StoreArgs(namespace=ns, cfg=section, ha=cfg.ha, protect=cfg.protect, pki=pki, backups=cfg.backups)
+            return StoreArgs(namespace=ns, cfg=section, ha=cfg.ha, protect=cfg.protect, pki=pki, backups=cfg.backups,
+                             storage=cfg.storage)
 
         minio = Minio(f"{name}-minio", store_args(cfg.minio), opts=after_ns)
         stores = [

@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import Resources, Volume
+from infra.config import Resources, Storage, Volume
 
 PART_OF = "estate"
 TLS_MOUNT = "/etc/estate/tls"
@@ -33,12 +33,12 @@ def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def claim_template(name: str, volume: Volume) -> dict[str, Any]:
+def claim_template(name: str, volume: Volume, storage: Storage) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
-            "storageClassName": volume.storage_class,
+            "storageClassName": storage.class_name(volume.storage_class),
             "resources": {"requests": {"storage": volume.size}},
         },
     }

@@ -85,7 +85,7 @@ class Minio(Store):
             [{"name": "certs", "secret": {"secretName": tls_secret, "defaultMode": 0o440, "items": [
                 {"key": "tls.crt", "path": "public.crt"}, {"key": "tls.key", "path": "private.key"},
                 {"key": "ca.crt", "path": "CAs/ca.crt"}]}}],
-            [kx.claim_template(f"data{d}", cfg.volume) for d in range(drives)],
+            [self.claim(f"data{d}") for d in range(drives)],
         )
         expiry = {**cfg.bucket_expiry_days, args.backups.bucket: args.backups.retention_days}
         k8s.core.v1.ConfigMap(

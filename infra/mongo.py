@@ -74,7 +74,7 @@ class Mongo(Store):
             )],
             [kx.tls_volume(tls_secret), {"name": "pem", "emptyDir": {"medium": "Memory"}},
              {"name": "keyfile", "secret": {"secretName": keyfile, "defaultMode": 0o400}}],
-            [kx.claim_template("data", cfg.volume)],
+            [self.claim("data")],
             # mongod wants certificate and key in one PEM file.
             init_containers=[self.container(
                 "pem",

@@ -91,7 +91,7 @@ class Nats(Store):
                 ],
             )],
             [{"name": "config", "configMap": {"name": f"{self.app}-config"}}, kx.tls_volume(tls_secret)],
-            [kx.claim_template("data", cfg.volume)],
+            [self.claim("data")],
         )
         endpoints = [{"name": f"{self.app}-{i}", "host": h, "port": CLIENT, "role": "member", "monitor_port": MONITOR}
                      for i, h in enumerate(hosts)]

@@ -146,7 +146,7 @@ class Postgres(Store):
                 ],
             )],
             [{"name": "config", "configMap": {"name": f"{self.app}-config"}}, kx.tls_volume(tls_secret)],
-            [kx.claim_template("data", cfg.volume)],
+            [self.claim("data")],
             pod_labels={"estate.dev/client-minio": "true"}, ordered=True, depends_on=[conf],
         )
 
@@ -158,7 +158,7 @@ class Postgres(Store):
             "imageName": cfg.image,
             "primaryUpdateStrategy": "unsupervised",
             "enablePDB": True,
-            "storage": {"size": cfg.volume.size, "storageClass": cfg.volume.storage_class},
+            "storage": {"size": cfg.volume.size, "storageClass": self.args.storage.class_name(cfg.volume.storage_class)},
             "resources": kx.resources(cfg.resources),
             "certificates": {"serverTLSSecret": tls_secret, "serverCASecret": tls_secret},
             "postgresql": {

@@ -16,7 +16,7 @@ class StorageClasses(pulumi.ComponentResource):
                 params["encrypted"] = "true"
             k8s.storage.v1.StorageClass(
                 f"{name}-{cls}",
-                metadata={"name": cls, "labels": {"app.kubernetes.io/part-of": "estate"}},
+                metadata={"name": storage.class_name(cls), "labels": {"app.kubernetes.io/part-of": "estate"}},
                 provisioner=storage.provisioner,
                 parameters=params,
                 reclaim_policy="Retain" if retain else "Delete",
@@ -24,4 +24,4 @@ class StorageClasses(pulumi.ComponentResource):
                 allow_volume_expansion=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.register_outputs({"classes": list(storage.classes)})
+        self.register_outputs({"classes": [storage.class_name(cls) for cls in storage.classes]})

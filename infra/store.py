@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import k8s as kx
-from infra.config import Backups
+from infra.config import Backups, Storage
 from infra.credentials import StoreCredentials
 from infra.pki import Pki
 
@@ -23,6 +23,7 @@ class StoreArgs:
     protect: bool
     pki: Pki
     backups: Backups
+    storage: Storage
 
 
 @dataclass
@@ -79,6 +80,10 @@ class Store(pulumi.ComponentResource):
     def child(self, stateful: bool = False) -> pulumi.ResourceOptions:
         """Children of this store; stateful ones are protected where the stack asks (prod)."""
         return pulumi.ResourceOptions(parent=self, protect=stateful and self.args.protect)
+
+    def claim(self, name: str) -> dict[str, Any]:
+        """A volume claim template of this store's volume config, on the stack's StorageClass."""
+        return kx.claim_template(name, self.args.cfg.volume, self.args.storage)
 
     def container(self, name: str, **fields: Any) -> dict[str, Any]:
         """A container of this store's image with the stack's requests/limits and a locked-down context."""

@@ -141,3 +141,21 @@ def test_env_reads_a_stack_through_the_pulumi_cli(renderings: dict[str, Renderin
     assert "postgres-primary.estate-prod.svc.cluster.local:5432/the0_ai" in exports["DATABASE_URL"]
     assert "nats-2.nats-hl.estate-prod.svc.cluster.local:4222" in exports["NATS_URL"]
     assert (tmp_path / "estate" / "stacks" / "prod" / "ca.pem").read_text() == renderings["prod"].outputs["environment"]["ca_pem"]
+
+
+def test_storage_class_names_are_scoped_by_a_prefix(render_changed) -> None:
+    """StorageClasses are cluster-wide: a stack sharing a cluster names its own, and its claims use them."""
+    rendering = render_changed("staging", lambda c: c.update({"estate:storage": {"namePrefix": "staging-"}}))
+    classes = rendering.named("StorageClass")
+    assert set(classes) == {"staging-fast-ssd", "staging-standard", "staging-cold"}
+    claims = [t["spec"]["storageClassName"] for s in rendering.of_kind("StatefulSet")
+              for t in s["spec"].get("volumeClaimTemplates", [])]
+    assert claims and set(claims) <= set(classes)
+    assert rendering.violations() == []
+
+
+def test_a_bad_storage_prefix_names_the_key(render_changed) -> None:
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"estate:storage\.namePrefix"):
+        render_changed("dev", lambda c: c.update({"estate:storage": {"namePrefix": "Dev_"}}))
