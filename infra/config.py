@@ -115,6 +115,7 @@ class Backups(Model):
 class Harness(Model):
     image: str
     verify_schedule: str = "30 2 * * *"
+    restore_schedule: str = Field("0 5 * * *", description="when the newest uploaded estate backup is restored and compared")
     resources: Resources
 
 

@@ -78,6 +78,15 @@ class Operations(pulumi.ComponentResource):
         self._cronjob("estate-verify", args.harness.verify_schedule, args.harness.image,
                       ["estate", "verify", "--env", "in-cluster"], harness_env, tuple(args.stores),
                       [ca, env_volume], [ca_mount, env_mount])
+        # Every store in one checksummed backup in the backup bucket, and the newest one restored as a
+        # copy and compared: a backup that was never restored is not known to be a backup.
+        bucket = args.backups.bucket
+        self._cronjob("estate-backup", args.backups.schedule, args.harness.image,
+                      ["estate", "backup", "--env", "in-cluster", "--workdir", "/tmp/estate", "--upload", "--bucket", bucket],
+                      harness_env, tuple(args.stores), [ca, env_volume], [ca_mount, env_mount])
+        self._cronjob("estate-restore-drill", args.harness.restore_schedule, args.harness.image,
+                      ["estate", "restore", "--env", "in-cluster", "--latest-in", bucket],
+                      harness_env, tuple(args.stores), [ca, env_volume], [ca_mount, env_mount])
         self._locust(harness_env, [ca, env_volume], [ca_mount, env_mount])
         self.register_outputs({})
 

@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from estate.environment import Environment
-from estate.errors import EstateError
+from minio.error import MinioException, S3Error
+from minio.sse import SseS3
+
+from estate.environment import Environment, Role
+from estate.errors import EstateError, first_line
 from estate.local.files import write_private
 from estate.stores import KINDS, adapter
-from estate.stores.base import COPY_PREFIX, StoreAdapter, check_copy_name
+from estate.stores.base import BACKUP_BUCKET, COPY_PREFIX, StoreAdapter, check_copy_name
+from estate.stores.minio import MinioAdapter
 
 MANIFEST = "manifest.json"
 
@@ -102,6 +106,45 @@ def restore(env: Environment, src: Path, only: list[str] | None = None, copy: st
             raise EstateError(f"the backup in {src} has no {kind} (it holds {', '.join(manifest['stores'])})")
         drills.append(restore_store(adapter(env, kind), src / kind, manifest["stores"][kind]["units"], copy, keep))
     return drills
+
+
+def upload(env: Environment, src: Path, bucket: str = BACKUP_BUCKET) -> str:
+    """Copy the backup in ``src`` to ``bucket/<src's name>/`` in the environment's MinIO (SSE-S3);
+    the manifest goes last, so a backup without one is incomplete. Returns the prefix."""
+    client = MinioAdapter(env).client(Role.admin)
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != MANIFEST) + [src / MANIFEST]
+    try:
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+        for path in files:
+            client.fput_object(bucket, f"{src.name}/{path.relative_to(src)}", str(path), sse=SseS3())
+    except (S3Error, MinioException) as exc:
+        raise EstateError(f"upload to {bucket}: {first_line(exc)}") from None
+    return f"{bucket}/{src.name}/"
+
+
+def download_latest(env: Environment, bucket: str, dest: Path) -> Path:
+    """Fetch the newest complete backup (one with a manifest) from ``bucket`` into ``dest``; returns its path."""
+    client = MinioAdapter(env).client(Role.admin)
+    try:
+        names = sorted((o.object_name.rstrip("/") for o in client.list_objects(bucket) if o.is_dir), reverse=True)
+        name = next((n for n in names if _exists(client, bucket, f"{n}/{MANIFEST}")), None)
+        if name is None:
+            raise EstateError(f"no complete backup (with a {MANIFEST}) in bucket {bucket}")
+        for obj in client.list_objects(bucket, prefix=f"{name}/", recursive=True):
+            client.fget_object(bucket, obj.object_name, str(dest / obj.object_name))
+    except S3Error as exc:
+        raise EstateError(f"download from {bucket}: {exc.code}: {exc.message}") from None
+    (dest / name).chmod(0o700)
+    return dest / name
+
+
+def _exists(client, bucket: str, key: str) -> bool:
+    try:
+        client.stat_object(bucket, key)
+        return True
+    except S3Error:
+        return False
 
 
 def drill(a: StoreAdapter) -> Drill:

@@ -264,12 +264,14 @@ StoreOpt = Annotated[list[str] | None, typer.Option("--store", help="only this s
 
 @app.command()
 def backup(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"), store: StoreOpt = None,
-           out_dir: Annotated[Path | None, typer.Option("--out", help="new directory for the backup (default: <workdir>/backups/<UTC time>)")] = None) -> None:
+           out_dir: Annotated[Path | None, typer.Option("--out", help="new directory for the backup (default: <workdir>/backups/<UTC time>)")] = None,
+           upload: Annotated[bool, typer.Option("--upload", help="also copy it to the environment's MinIO, in --bucket")] = False,
+           bucket: Annotated[str, typer.Option("--bucket", help="bucket for --upload")] = "estate-backups") -> None:
     """Back up every store (pg_dump in the checksummed snapshot; Mongo collections, NATS streams and MinIO
     buckets with their metadata) and record each unit's checksum in manifest.json."""
     from datetime import UTC, datetime
 
-    from estate.backup import backup as run_backup
+    from estate.backup import backup as run_backup, upload as run_upload
 
     environment = load_environment(env, workdir)
     dest = out_dir or workdir / "backups" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -278,17 +280,29 @@ def backup(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"), store: 
         items = sum(int(d.split(":", 1)[0]) for d in taken["units"].values())
         out.print(f"{kind:<9}{len(taken['units']):>4} units {items:>8} items  {taken['seconds']:6.2f}s", highlight=False)
     out.print(f"backup written to {dest} — prove it with `estate restore --from {dest}`")
+    if upload:
+        out.print(f"uploaded to {run_upload(environment, dest, bucket)} — prove it with `estate restore --latest-in {bucket}`")
 
 
 @app.command()
-def restore(src: Annotated[Path, typer.Option("--from", help="a directory written by `estate backup`")],
+def restore(src: Annotated[Path | None, typer.Option("--from", help="a directory written by `estate backup`")] = None,
+            latest_in: Annotated[str | None, typer.Option("--latest-in", help="or: the newest backup uploaded to this bucket")] = None,
             env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"), store: StoreOpt = None,
             into: Annotated[str, typer.Option("--into", help="name of the restored copy (must start with estate_restore)")] = "estate_restore",
             keep: Annotated[bool, typer.Option("--keep", help="keep the restored copy instead of dropping it")] = False) -> None:
     """Restore a backup as a separate copy, never over live data, and compare its checksums with the backup's."""
-    from estate.backup import restore as run_restore
+    import tempfile
 
-    drills = run_restore(load_environment(env, workdir), src, store, into, keep)
+    from estate.backup import download_latest, restore as run_restore
+
+    if (src is None) == (latest_in is None):
+        raise EstateError("give exactly one of --from DIR and --latest-in BUCKET")
+    environment = load_environment(env, workdir)
+    with tempfile.TemporaryDirectory(prefix="estate-restore-") as tmp:
+        if latest_in is not None:
+            src = download_latest(environment, latest_in, Path(tmp))
+            out.print(f"restoring {latest_in}/{src.name}/", highlight=False)
+        drills = run_restore(environment, src, store, into, keep)
     for d in drills:
         verdict = "[green]identical[/green]" if not d.differences else f"[red]{len(d.differences)} unit(s) differ[/red]"
         out.print(f"{d.store:<9}{len(d.expected):>4} units {d.rows:>8} items  {d.seconds:6.2f}s  {verdict}", highlight=False)

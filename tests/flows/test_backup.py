@@ -3,6 +3,7 @@ separate copy, a damaged backup or a lossy restore is caught, and live data is n
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,3 +115,21 @@ def test_live_data_is_never_a_restore_target(seeded, workdir, cli, tmp_path) -> 
     assert proc.returncode == 1 and "not a backup" in proc.stderr and proc.stderr.count("\n") == 1
     proc = cli("backup", "--workdir", str(workdir), "--out", str(tmp_path / "bk"))
     assert proc.returncode == 1 and "already holds a backup" in proc.stderr
+
+
+def test_the_newest_complete_uploaded_backup_is_restored(seeded, workdir, cli, tmp_path) -> None:
+    dest = tmp_path / "20260101T000000Z"
+    proc = cli("backup", "--workdir", str(workdir), "--out", str(dest), "--upload")
+    assert proc.returncode == 0, proc.stderr
+    assert "uploaded to estate-backups/20260101T000000Z/" in proc.stdout
+    minio = adapter(seeded, "minio")
+    assert "estate-backups" not in minio.checksum()  # the backups bucket is never a unit of a backup
+    # a newer upload that never finished (no manifest) is passed over
+    client = minio.client(Role.admin)
+    client.put_object("estate-backups", "20991231T000000Z/postgres/postgres.dump", io.BytesIO(b"partial"), 7)
+    proc = cli("restore", "--workdir", str(workdir), "--latest-in", "estate-backups")
+    assert proc.returncode == 0, proc.stderr
+    assert "restoring estate-backups/20260101T000000Z/" in proc.stdout and proc.stdout.count("identical") == 4
+    assert copies_left(seeded) == []
+    proc = cli("restore", "--workdir", str(workdir), "--latest-in", "estate-backups", "--from", str(dest))
+    assert proc.returncode == 1 and "exactly one of" in proc.stderr

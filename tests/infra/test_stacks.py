@@ -78,6 +78,19 @@ def test_prod_backs_up_hourly_with_its_retention(renderings: dict[str, Rendering
     assert "estate-verify" in renderings["prod"].named("CronJob")
 
 
+def test_estate_backups_are_uploaded_and_the_newest_is_restored(renderings: dict[str, Rendering]) -> None:
+    for stack in STACKS:
+        jobs = renderings[stack].named("CronJob")
+        cfg = renderings[stack].config
+        commands = {name: jobs[name]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+                    for name in ("estate-backup", "estate-restore-drill")}
+        assert commands["estate-backup"][:4] == ["estate", "backup", "--env", "in-cluster"]
+        assert commands["estate-backup"][-3:] == ["--upload", "--bucket", cfg.backups.bucket]
+        assert commands["estate-restore-drill"] == ["estate", "restore", "--env", "in-cluster", "--latest-in", cfg.backups.bucket]
+        assert jobs["estate-backup"]["spec"]["schedule"] == cfg.backups.schedule
+        assert jobs["estate-restore-drill"]["spec"]["schedule"] == cfg.harness.restore_schedule
+
+
 def test_prod_protects_stateful_resources_and_key_material(renderings: dict[str, Rendering]) -> None:
     for stack in STACKS:
         protected = {r.type.split(":")[-1] for r in renderings[stack].resources if r.protect}

@@ -13,11 +13,13 @@ from estate.environment import Environment, Role, Store, StoreKind
 from estate.errors import EstateError
 
 COPY_PREFIX = "estate_restore"  # restored copies are named so; backups skip them, and the harness's scratch
-_SCRATCH = ("estate_probe", "estate_bench", COPY_PREFIX)
+BACKUP_BUCKET = "estate-backups"  # where `estate backup --upload` keeps backups (never backed up itself)
+_SCRATCH = ("estate_probe", "estate_bench", COPY_PREFIX, BACKUP_BUCKET.replace("-", "_"))
 
 
 def is_scratch(name: str) -> bool:
-    """Whether a database, stream or bucket is the harness's own (probes, benchmarks, restored copies)."""
+    """Whether a database, stream or bucket is the harness's own (probes, benchmarks, restored copies,
+    the backups bucket)."""
     return name.lower().replace("-", "_").startswith(_SCRATCH)
 
 
