@@ -1,6 +1,7 @@
 """MinIO adapter (minio-py, with the admin API for server health)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -22,6 +23,7 @@ from estate.stores.base import ServerStatus, StoreAdapter, check_copy_name, is_s
 PROBE_BUCKET = "estate-probe"
 MAX_OBJECT_BYTES = 1 << 30  # 1 GiB: larger uploads belong in a multipart pipeline, not here
 THREADS = 8
+CHUNK = 1 << 20
 INDEX = "objects.jsonl"
 
 
@@ -124,20 +126,22 @@ class MinioAdapter(StoreAdapter):
         its bytes; with ``save``, the bytes are written there as numbered files."""
         def fetch(n_item) -> dict:
             n, item = n_item
+            digest, file = hashlib.sha256(), None if save is None else f"{n:08d}.bin"
             resp = client.get_object(bucket, item.object_name)
             try:
-                data = resp.read()
                 meta = {k.lower(): v for k, v in resp.headers.items()}
+                with open(save / file, "wb") if file else contextlib.nullcontext() as sink:
+                    for chunk in resp.stream(CHUNK):  # streamed: objects may be up to 1 GiB each
+                        digest.update(chunk)
+                        if sink:
+                            sink.write(chunk)
             finally:
                 resp.close()
                 resp.release_conn()
             entry = {"key": item.object_name, "content_type": meta.get("content-type", ""),
                      "metadata": {k[len("x-amz-meta-"):]: v for k, v in sorted(meta.items()) if k.startswith("x-amz-meta-")},
-                     "sha256": hashlib.sha256(data).hexdigest()}
-            if save is not None:
-                entry["file"] = f"{n:08d}.bin"
-                (save / entry["file"]).write_bytes(data)
-            return entry
+                     "sha256": digest.hexdigest()}
+            return entry | ({"file": file} if file else {})
 
         items = sorted(client.list_objects(bucket, recursive=True), key=lambda i: i.object_name)
         with ThreadPoolExecutor(THREADS) as pool:
@@ -171,9 +175,8 @@ class MinioAdapter(StoreAdapter):
         client, sse = self.client(Role.admin, THREADS), SseS3()
 
         def put(bucket: str, folder: Path, entry: dict) -> None:
-            data = (folder / entry["file"]).read_bytes()
-            client.put_object(bucket, entry["key"], io.BytesIO(data), len(data), content_type=entry["content_type"],
-                              metadata=entry["metadata"], sse=sse)
+            client.fput_object(bucket, entry["key"], str(folder / entry["file"]), content_type=entry["content_type"],
+                               metadata=entry["metadata"], sse=sse)
 
         try:
             for index in sorted(src.glob(f"*/{INDEX}")):
