@@ -24,6 +24,7 @@ def is_scratch(name: str) -> bool:
 
 
 def check_copy_name(copy: str) -> str:
+    """``copy``, if it is a name a restored copy may have; else a one-line error."""
     if not copy.startswith(COPY_PREFIX):
         raise EstateError(f"a restored copy's name must start with {COPY_PREFIX!r} (got {copy!r}), so live data is never overwritten")
     return copy

@@ -74,7 +74,6 @@ class PostgresAdapter(StoreAdapter):
             return True
         return False
 
-
     # --- backup, restore, checksum -----------------------------------------------------------------
 
     def checksum(self, copy: str | None = None) -> dict[str, str]:
@@ -89,7 +88,7 @@ class PostgresAdapter(StoreAdapter):
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             digests = _table_digests(conn)
             run_pg_tool("pg_dump", ["--format=custom", f"--snapshot={snapshot}", "--file", str(dest / DUMP)],
-                      self.libpq_env(Role.admin))
+                        self.libpq_env(Role.admin))
         return digests
 
     def restore(self, src: Path, copy: str) -> None:
@@ -121,7 +120,8 @@ def _table_digests(conn: psycopg.Connection) -> dict[str, str]:
 
 
 def run_pg_tool(name: str, args: list[str], env: dict[str, str]) -> None:
-    from estate.local.binaries import postgres_bindir
+    """Run a PostgreSQL client tool (pg_dump, pg_restore…); a failure is one line with its message."""
+    from estate.local.binaries import postgres_bindir  # Debian keeps the versioned tools off PATH
 
     path = (postgres_bindir() or Path("/usr/bin")) / name
     if not path.exists():
