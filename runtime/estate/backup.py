@@ -23,7 +23,7 @@ from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
 from estate.local.files import write_private
 from estate.stores import KINDS, adapter
-from estate.stores.base import BACKUP_BUCKET, COPY_PREFIX, StoreAdapter, check_copy_name
+from estate.stores.base import BACKUP_BUCKET, COPY_PREFIX, StoreAdapter
 from estate.stores.minio import MinioAdapter
 
 MANIFEST = "manifest.json"
@@ -46,8 +46,13 @@ class Drill:
 
     @property
     def rows(self) -> int:
-        """Items restored (the count part of each ``count:digest``)."""
-        return sum(int(d.split(":", 1)[0]) for d in self.restored.values())
+        """Items restored."""
+        return items(self.restored)
+
+
+def items(units: dict[str, str]) -> int:
+    """How many rows, documents, messages or objects the ``count:digest`` checksums of ``units`` cover."""
+    return sum(int(d.split(":", 1)[0]) for d in units.values())
 
 
 def _stores(env: Environment, only: list[str] | None) -> list[str]:
@@ -83,8 +88,8 @@ def read_manifest(src: Path) -> dict:
 
 def restore_store(a: StoreAdapter, src: Path, expected: dict[str, str], copy: str = COPY_PREFIX,
                   keep: bool = False) -> Drill:
-    """Restore one store's backup as ``copy`` and checksum it; the copy is dropped unless ``keep``."""
-    check_copy_name(copy)
+    """Restore one store's backup as ``copy`` and checksum it; the copy is dropped unless ``keep``.
+    (Every adapter's restore and drop refuse a ``copy`` name that could be live data.)"""
     drill = Drill(a.kind, expected)
     t0 = time.perf_counter()
     try:

@@ -19,7 +19,7 @@ from typing import Callable
 from rich.console import Console
 from rich.table import Table
 
-from estate.backup import restore_store
+from estate.backup import items, restore_store
 from estate.bench_seed import bench_environment
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
@@ -45,13 +45,13 @@ def run_backup_bench(scale: int, env_name: str, workdir: Path | None, base_port:
                 t0 = time.perf_counter()
                 units = a.backup(Path(tmp) / kind)
                 seconds = time.perf_counter() - t0
-                items = sum(int(d.split(":", 1)[0]) for d in units.values())
-                path, native = NATIVE[kind](env, Path(tmp) / f"native-{kind}")
+                count = items(units)
+                path, native = NATIVE[kind](env, Path(tmp) / f"native-{kind}", list(units))
                 drill = restore_store(a, Path(tmp) / kind, units)
                 if drill.differences:
                     raise EstateError(f"{kind}: the restored copy differs from the backup: {drill.differences[0]}")
-                rate, raw = items / seconds, items / native
-                table.add_row(kind, str(len(units)), str(items), f"{rate:,.0f}", f"{raw:,.0f}", path,
+                rate, raw = count / seconds, count / native
+                table.add_row(kind, str(len(units)), str(count), f"{rate:,.0f}", f"{raw:,.0f}", path,
                               f"{rate / raw:.2f}", f"{drill.seconds:.2f}")
         out.print(table)
 
@@ -62,14 +62,14 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def _postgres(env: Environment, dest: Path) -> tuple[str, float]:
+def _postgres(env: Environment, dest: Path, units: list[str]) -> tuple[str, float]:
     pg = adapter(env, "postgres")
     dest.mkdir(parents=True)
     return "pg_dump -Fc", _timed(lambda: run_pg_tool("pg_dump", ["--format=custom", "--file", str(dest / "dump")],
                                                      pg.libpq_env(Role.admin)))
 
 
-def _mongo(env: Environment, dest: Path) -> tuple[str, float]:
+def _mongo(env: Environment, dest: Path, units: list[str]) -> tuple[str, float]:
     def read_all() -> None:
         with adapter(env, "mongo").client(Role.admin) as client:
             for db in client.list_database_names():
@@ -83,13 +83,12 @@ def _mongo(env: Environment, dest: Path) -> tuple[str, float]:
     return "find_raw_batches (read only)", _timed(read_all)
 
 
-def _nats(env: Environment, dest: Path) -> tuple[str, float]:
+def _nats(env: Environment, dest: Path, streams: list[str]) -> tuple[str, float]:
     natscli = tool("nats")
     if not natscli:
         raise EstateError("natscli not found: run `estate bootstrap`")
     store = env.store("nats")
     cred = store.credential(Role.app)
-    streams = list(adapter(env, "nats").checksum())  # unit names are the live streams
     penv = {**os.environ, "NATS_USER": cred.username, "NATS_PASSWORD": cred.password.get_secret_value()}
 
     def backup_all() -> None:
@@ -103,7 +102,7 @@ def _nats(env: Environment, dest: Path) -> tuple[str, float]:
     return "nats stream backup", _timed(backup_all)
 
 
-def _minio(env: Environment, dest: Path) -> tuple[str, float]:
+def _minio(env: Environment, dest: Path, units: list[str]) -> tuple[str, float]:
     client = adapter(env, "minio").client(Role.admin)
 
     def get_all() -> None:

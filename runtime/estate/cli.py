@@ -271,14 +271,13 @@ def backup(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"), store: 
     buckets with their metadata) and record each unit's checksum in manifest.json."""
     from datetime import UTC, datetime
 
-    from estate.backup import backup as run_backup, upload as run_upload
+    from estate.backup import backup as run_backup, items, upload as run_upload
 
     environment = load_environment(env, workdir)
     dest = out_dir or workdir / "backups" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     manifest = run_backup(environment, dest, store)
     for kind, taken in manifest["stores"].items():
-        items = sum(int(d.split(":", 1)[0]) for d in taken["units"].values())
-        out.print(f"{kind:<9}{len(taken['units']):>4} units {items:>8} items  {taken['seconds']:6.2f}s", highlight=False)
+        out.print(f"{kind:<9}{len(taken['units']):>4} units {items(taken['units']):>8} items  {taken['seconds']:6.2f}s", highlight=False)
     out.print(f"backup written to {dest} — prove it with `estate restore --from {dest}`")
     if upload:
         out.print(f"uploaded to {run_upload(environment, dest, bucket)} — prove it with `estate restore --latest-in {bucket}`")
