@@ -3,6 +3,6 @@
 Each check returns a Result: it holds, it does not hold (with why), or the server cannot do it
 (``unsupported``, reported as such rather than passed).
 """
-from checks.registry import CHECKS, Check, Outcome, Result, run_checks, write_report
+from checks.registry import CHECKS, Check, Failed, Outcome, Result, Unsupported, Warned, run_checks, write_report
 
-__all__ = ["CHECKS", "Check", "Outcome", "Result", "run_checks", "write_report"]
+__all__ = ["CHECKS", "Check", "Failed", "Outcome", "Result", "Unsupported", "Warned", "run_checks", "write_report"]

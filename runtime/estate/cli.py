@@ -246,13 +246,15 @@ def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
     results = run_checks(environment, set(only) if only else None)
     if report is not None:
         write_report(results, environment.name, report)
-    colour = {Outcome.holds: "green", Outcome.fails: "red", Outcome.unsupported: "yellow"}
+    colour = {Outcome.holds: "green", Outcome.warns: "magenta", Outcome.fails: "red", Outcome.unsupported: "yellow"}
     for r in results:
         out.print(f"[{colour[r.outcome]}]{r.outcome:<12}[/{colour[r.outcome]}]{r.store:<9}{r.check:<50}{r.detail}",
-                  highlight=False)
+                  highlight=False, markup=True)
+        for line in r.differences if r.outcome != Outcome.holds else ():
+            out.print(f"{'':<21}- {line}", highlight=False, markup=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
-    out.print(f"{counts[Outcome.holds]} hold, {counts[Outcome.fails]} fail, {counts[Outcome.unsupported]} unsupported "
-              f"on {environment.name}")
+    out.print(f"{counts[Outcome.holds]} hold, {counts[Outcome.warns]} warn, {counts[Outcome.fails]} fail, "
+              f"{counts[Outcome.unsupported]} unsupported on {environment.name}")
     if counts[Outcome.fails]:
         raise typer.Exit(1)
 
