@@ -7,6 +7,7 @@ signs its TLS and the capabilities of the server behind it. The local estate pro
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from estate.durability import Durability
 from estate.errors import EstateError, validation_message
 
 StoreKind = Literal["postgres", "mongo", "nats", "minio"]
@@ -78,15 +80,33 @@ class Store(BaseModel):
         return sorted(name for name, ok in self.capabilities.items() if not ok)
 
 
+class BackupPolicy(BaseModel):
+    """How often the environment is backed up, so how old its newest complete backup may be (the RPO)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schedule: str = Field(description="when backups run, as people read it, e.g. a cron line or 'hourly'")
+    interval: timedelta = Field(gt=timedelta(0), description="time between two scheduled backups")
+    margin: timedelta = Field(default=timedelta(minutes=15), ge=timedelta(0),
+                              description="how late a scheduled backup may complete")
+    bucket: str = Field(default="estate-backups", description="where `estate backup --upload` stores them")
+
+    @property
+    def rpo(self) -> timedelta:
+        return self.interval + self.margin
+
+
 class Environment(BaseModel):
     """Endpoints, credentials, CA and capabilities of every store in one environment."""
 
     name: str
     ca_file: Path
     stores: dict[StoreKind, Store]
-    durability: dict[str, str] = Field(
-        default_factory=dict, description="durability settings in force, reported by the harness"
+    durability: Durability = Field(
+        default_factory=Durability, description="what each store must have for durability (checked by verify)"
     )
+    backups: BackupPolicy | None = Field(default=None, description="the declared backup schedule and RPO")
+    workdir: Path | None = Field(default=None, description="the local estate's work dir; None elsewhere")
 
     def store(self, kind: StoreKind) -> Store:
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 import time
+from datetime import timedelta
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from estate.environment import Environment
+from estate.environment import BackupPolicy, Environment
 from estate.errors import EstateError
 from estate.local.files import write_private
 from estate.local.layout import Layout
@@ -110,4 +111,7 @@ class LocalEstate:
                 "mongo": "w=majority, j=true" if self.mongo.mongod else "FerretDB/SQLite: single node, journaled",
                 "minio": "erasure coding EC:2 over 4 drives",
             },
+            # Nothing schedules backups locally: `make demo` takes one with `estate backup --upload`.
+            backups=BackupPolicy(schedule="hourly", interval=timedelta(hours=1), margin=timedelta(minutes=15)),
+            workdir=self.layout.workdir,
         )
