@@ -2,7 +2,7 @@
 import pulumi
 
 from infra.config import from_pulumi
-from infra.estate import Estate
+from infra.composition import Estate
 
 estate = Estate("estate", from_pulumi())
 pulumi.export("environment", estate.environment)

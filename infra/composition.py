@@ -10,16 +10,16 @@ import pulumi_kubernetes as k8s
 
 from infra import k8s as kx
 from infra.config import StackConfig
-from infra.minio import Minio
-from infra.mongo import Mongo
-from infra.nats import Nats
+from infra.stores.minio import Minio
+from infra.stores.mongo import Mongo
+from infra.stores.nats import Nats
 from infra.network import NetworkPolicies
 from infra.operations import Operations, OperationsArgs
 from infra.pki import Pki
-from infra.postgres import Postgres
+from infra.stores.postgres import Postgres
 from infra.services import CA_FILE, RuntimeServices, RuntimeServicesArgs
 from infra.storage import StorageClasses
-from infra.store import ClientView, StoreArgs
+from infra.stores.base import ClientView, StoreArgs
 
 DURABILITY = {
     "postgres": "fsync=on, synchronous_commit=on",

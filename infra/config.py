@@ -230,9 +230,10 @@ def from_pulumi() -> StackConfig:
 
 
 def _configured_keys() -> set[str]:
-    from pulumi.runtime.config import CONFIG
+    """Every `estate:` key the engine passed: set in the runtime, or in PULUMI_CONFIG as the CLI passes it."""
+    from pulumi.runtime.config import CONFIG, get_config_env
 
-    return {k.partition(":")[2] for k in CONFIG.get() if k.startswith(f"{PROJECT}:")}
+    return {k.partition(":")[2] for k in (*CONFIG.get(), *get_config_env()) if k.startswith(f"{PROJECT}:")}
 
 
 def as_pulumi_config(raw: dict[str, Any]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from infra import k8s as kx
 from infra.config import Backups, Harness, Locust
 from infra.services import ca_volume, client_labels, store_env
-from infra.store import ClientView
+from infra.stores.base import ClientView
 
 ENV_DIR = "/etc/estate/environment"
 STAMP = "$(date -u +%Y%m%dT%H%M%SZ)"

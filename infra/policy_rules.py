@@ -51,10 +51,11 @@ class Rule:
 
 
 def to_plain(value: Any) -> Any:
-    """Engine proxies (policy SDK) to plain dicts and lists."""
+    """Engine values to plain dicts and lists. The engine hands policies read-only proxies
+    (`pulumi_policy.proxy`: Mappings and Sequences, not dicts and lists), so test by ABC, not by type."""
     if isinstance(value, Mapping):
         return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return [to_plain(v) for v in value]
     return value
 

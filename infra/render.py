@@ -7,23 +7,30 @@ layout of pulumi-kubernetes' `renderYamlToDirectory` (one file per object), with
 """
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import hashlib
-import runpy
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from infra.config import PROJECT, ROOT, StackConfig, as_pulumi_config, read_stack_file, stack_file, validate
+from infra.config import PROJECT, ROOT, ConfigError, StackConfig, as_pulumi_config, read_stack_file, stack_file, validate
 from infra.policy_rules import Resource, violations
 
-PROGRAM = ROOT / "infra" / "__main__.py"
+PROGRAM_DIR = ROOT / "infra"  # `main:` in Pulumi.yaml
+ENGINE_HOST = PROGRAM_DIR / "engine_host.py"
 REDACTED = "<redacted: generated at deploy time>"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+
+class RenderError(ConfigError):
+    """The program failed under the mocks; the message is the program's own error, one line."""
 
 
 @dataclass
@@ -100,72 +107,26 @@ def _redact(value: Any) -> Any:
     return REDACTED
 
 
-def _stand_in(name: str, what: str) -> str:
-    return f"generated-{what}-" + hashlib.sha256(f"{name}/{what}".encode()).hexdigest()[:24]
-
-
-def _generated_outputs(typ: str, name: str) -> dict[str, Any]:
-    """Stand-ins for provider-computed outputs (wire names), deterministic so renders diff cleanly."""
-    if typ.startswith("random:index/randomPassword") or typ.startswith("random:index/randomString"):
-        return {"result": _stand_in(name, "password")}
-    if typ.startswith("random:index/randomBytes"):
-        return {"base64": _stand_in(name, "bytes"), "hex": _stand_in(name, "hex")}
-    if typ.startswith("tls:index/privateKey"):
-        pem = f"-----BEGIN PRIVATE KEY-----\n{_stand_in(name, 'key')}\n-----END PRIVATE KEY-----\n"
-        return {"privateKeyPem": pem, "publicKeyPem": pem.replace("PRIVATE", "PUBLIC")}
-    if typ.startswith("tls:index/certRequest"):
-        return {"certRequestPem": f"-----BEGIN CERTIFICATE REQUEST-----\n{_stand_in(name, 'csr')}\n-----END CERTIFICATE REQUEST-----\n"}
-    if typ.startswith("tls:index/selfSignedCert") or typ.startswith("tls:index/locallySignedCert"):
-        return {"certPem": f"-----BEGIN CERTIFICATE-----\n{_stand_in(name, 'cert')}\n-----END CERTIFICATE-----\n"}
-    return {}
-
-
 def run_program(stack: str, raw_config: dict[str, Any]) -> tuple[list[Registration], dict[str, Any]]:
-    """Run infra/__main__.py once under mocks with this config, in a fresh context (Pulumi keeps its root
-    resource and config in context variables) with a fresh event loop, so runs never leak into each other."""
-    return contextvars.Context().run(_run_program, stack, raw_config)
+    """Run the program once, as the language host runs it (infra/engine_host.py, a fresh interpreter),
+    under mocks, with this config passed as the CLI passes it; return its registrations and outputs."""
+    env = {**os.environ, "PULUMI_CONFIG": json.dumps(as_pulumi_config(raw_config))}
+    with tempfile.TemporaryDirectory(prefix="estate-render-") as tmp:
+        out = Path(tmp) / "program.json"
+        proc = subprocess.run([sys.executable, "-I", str(ENGINE_HOST), str(PROGRAM_DIR), PROJECT, stack, str(out)],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RenderError(f"the Pulumi program failed for stack {stack}: {_last_error(proc.stderr)}")
+        result = json.loads(out.read_text())
+    return [Registration(**r) for r in result["registrations"]], result["outputs"]
 
 
-def _run_program(stack: str, raw_config: dict[str, Any]) -> tuple[list[Registration], dict[str, Any]]:
-    import pulumi
-    from pulumi.runtime import mocks, rpc
-    from pulumi.runtime.config import set_all_config
-    from pulumi.runtime.stack import run_pulumi_func
-
-    registrations: list[Registration] = []
-
-    class Generated(pulumi.runtime.Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            return f"{args.name}-id", dict(args.inputs, **_generated_outputs(args.typ, args.name))
-
-        def call(self, args: pulumi.runtime.MockCallArgs):
-            return {}
-
-    class Recording(mocks.MockMonitor):
-        def RegisterResource(self, request):
-            response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
-                registrations.append(Registration(
-                    type=request.type, name=request.name, urn=response.urn, parent=request.parent,
-                    props=rpc.deserialize_properties(request.object),
-                    dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-                    protect=bool(request.protect),
-                ))
-            return response
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        generated = Generated()
-        pulumi.runtime.set_mocks(generated, project=PROJECT, stack=stack, preview=False, monitor=Recording(generated))
-        set_all_config(as_pulumi_config(raw_config))
-        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
-        root = pulumi.runtime.get_root_resource()
-        outputs = loop.run_until_complete(pulumi.Output.from_input(dict(root.outputs)).future()) if root else {}
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
-    return registrations, outputs or {}
+def _last_error(stderr: str) -> str:
+    """The program's own error line (`SomeError: message`) from a traceback, without the class path."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", ln)]
+    line = (errors or lines or ["(no output)"])[-1]
+    return re.sub(r"^[\w.]*\.(?=\w+:)", "", line)
 
 
 def render(stack: str, stack_path: Path | None = None) -> Rendering:

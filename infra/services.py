@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra import k8s as kx
 from infra.config import ServiceConfig
-from infra.store import ClientView
+from infra.stores.base import ClientView
 
 # Which stores each service talks to (the seed's architecture); NetworkPolicies allow these flows only.
 NEEDS: dict[str, tuple[str, ...]] = {

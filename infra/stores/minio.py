@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from infra import k8s as kx
 from infra.config import SEED_BUCKETS
 from infra.credentials import generated_key_secret
-from infra.store import ClientView, Store, StoreArgs
+from infra.stores.base import ClientView, Store, StoreArgs
 
 API, CONSOLE = 9000, 9001
 

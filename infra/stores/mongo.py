@@ -7,12 +7,15 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 
-from estate.local.mongo import FERRETDB_LACKS
 from infra import k8s as kx
 from infra.credentials import generated_key_secret
-from infra.store import ClientView, Store, StoreArgs
+from infra.stores.base import ClientView, Store, StoreArgs
 
 PORT = 27017
+# Features of a mongod replica set that clients may rely on (the environment model's capability names;
+# the local estate's FerretDB reports the same names as lacking).
+MONGOD_CAPABILITIES = ("replica_set", "roles", "json_schema_validation", "ttl_indexes", "partial_indexes",
+                       "time_series", "transactions", "change_streams", "atomic_updates")
 DATABASES = ("bot_runner", "backtest_runner", "bot_scheduler", "bot_core")
 
 INIT = """// Run by the init Job with mongosh against member 0; safe to run again.
@@ -99,6 +102,5 @@ class Mongo(Store):
         ), [kx.tls_volume(tls_secret), {"name": "init", "configMap": {"name": f"{self.app}-init"}}])
         endpoints = [{"name": f"{self.app}-{i}", "host": h, "port": PORT, "role": "primary" if i == 0 else "member"}
                      for i, h in enumerate(hosts)]
-        # A real mongod replica set has every feature the local FerretDB lacks.
         self.finish(ClientView("mongo", "mongod", PORT, endpoints, self.credentials, "bot_runner",
-                               {name: True for name in FERRETDB_LACKS}))
+                               {name: True for name in MONGOD_CAPABILITIES}))

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import k8s as kx
-from infra.store import ClientView, Store, StoreArgs
+from infra.stores.base import ClientView, Store, StoreArgs
 
 CLIENT, ROUTE, MONITOR = 4222, 6222, 8222
 

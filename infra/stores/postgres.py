@@ -11,8 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import k8s as kx
-from infra.minio import Minio
-from infra.store import ClientView, Store, StoreArgs
+from infra.stores.minio import Minio
+from infra.stores.base import ClientView, Store, StoreArgs
 
 PORT = 5432
 DATA = "/var/lib/postgresql/data"

@@ -104,14 +104,12 @@ def test_the_project_file_points_at_the_program_and_the_stacks() -> None:
 
 
 def test_the_program_itself_refuses_bad_config_naming_the_key() -> None:
-    """Under `pulumi up` no render pre-check runs: the program validates and raises RunError, which the
-    CLI prints without a traceback."""
-    from pulumi import RunError
-
+    """Under `pulumi up` no render pre-check runs: the program validates the config the CLI passes
+    (PULUMI_CONFIG) and raises RunError, which the CLI prints without a traceback."""
     from infra.config import read_stack_file
-    from infra.render import run_program
+    from infra.render import RenderError, run_program
 
     raw = read_stack_file(stack_file("staging"))
     raw["colour"] = "blue"
-    with pytest.raises(RunError, match=r"^stack staging: estate:colour: unknown key$"):
+    with pytest.raises(RenderError, match=r"RunError: stack staging: estate:colour: unknown key$"):
         run_program("staging", raw)

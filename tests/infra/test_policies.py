@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from infra.config import STACKS
 from infra.policy_pack import policies
@@ -17,13 +18,14 @@ from infra.render import Rendering
 
 
 def pack_violations(rendering: Rendering) -> list[tuple[str, str]]:
-    """Run every policy of the pack over the rendering as the analyzer would (props, property dependencies)."""
+    """Run every policy of the pack over the rendering as the analyzer does: props wrapped in the engine's
+    read-only proxies (Mappings and Sequences, not dicts and lists), with property dependencies."""
     options = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
                                     custom_timeouts=None, additional_secret_outputs=[], parent=None)
     plain = rendering.policy_resources()
     by_urn: dict[str, PolicyResource] = {}
     for reg, res in zip(rendering.resources, plain):
-        by_urn[reg.urn] = PolicyResource(reg.type, res.props, reg.urn, reg.name, options, None, None, [], {})
+        by_urn[reg.urn] = PolicyResource(reg.type, unknown_checking_proxy(res.props), reg.urn, reg.name, options, None, None, [], {})
     for reg in rendering.resources:
         by_urn[reg.urn].property_dependencies = {k: [by_urn[u] for u in urns if u in by_urn]
                                                  for k, urns in reg.dependencies.items()}
