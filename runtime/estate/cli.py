@@ -89,7 +89,7 @@ def status(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate")) -> None
     for kind, store in environment.stores.items():
         for note in store.notes:
             out.print(f"[yellow]{kind}[/yellow]: {note}")
-    for kind, setting in environment.durability.items():
+    for kind, setting in environment.durability.describe().items():
         out.print(f"[cyan]durability[/cyan] {kind}: {setting}")
     if "mongo" in environment.stores:
         _mongo_migration_status(environment)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from estate.durability import Durability, MinioDurability, NatsDurability, PostgresDurability
 from estate.environment import BackupPolicy, Environment
 from estate.errors import EstateError
 from estate.local.files import write_private
 from estate.local.layout import Layout
-from estate.local.minio import LocalMinio
+from estate.local.minio import DRIVES as MINIO_DRIVES, LocalMinio
 from estate.local.mongo import LocalMongo
-from estate.local.nats import LocalNats
+from estate.local.nats import NODES as NATS_NODES, LocalNats
 from estate.local.pki import ensure_pki
 from estate.local.postgres import LocalPostgres
 from estate.local.process import ServerProcess, port_free
@@ -105,12 +106,18 @@ class LocalEstate:
             name="local",
             ca_file=self.layout.ca_file,
             stores={store.kind: store for store in (s.store() for s in self.servers)},
-            durability={
-                "postgres": "fsync=on, synchronous_commit=on, synchronous standby FIRST 1",
-                "nats": "jetstream sync_interval=always",
-                "mongo": "w=majority, j=true" if self.mongo.mongod else "FerretDB/SQLite: single node, journaled",
-                "minio": "erasure coding EC:2 over 4 drives",
-            },
+            durability=Durability(
+                # archive_timeout is 60 s: a busy primary archives at least that often
+                postgres=PostgresDurability(archive_max_age_seconds=600),
+                nats=NatsDurability(sync_interval="always", stream_replicas=NATS_NODES, stream_storage="file"),
+                minio=MinioDurability(parity=2, drives=MINIO_DRIVES),
+                notes={
+                    "postgres": "fsync=on, synchronous_commit=on, synchronous standby FIRST 1, WAL archived",
+                    "nats": "jetstream sync_interval=always",
+                    "mongo": "w=majority, j=true" if self.mongo.mongod else "FerretDB/SQLite: single node, journaled",
+                    "minio": f"erasure coding EC:2 over {MINIO_DRIVES} drives",
+                },
+            ),
             # Nothing schedules backups locally: `make demo` takes one with `estate backup --upload`.
             backups=BackupPolicy(schedule="hourly", interval=timedelta(hours=1), margin=timedelta(minutes=15)),
             workdir=self.layout.workdir,

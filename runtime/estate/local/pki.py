@@ -52,20 +52,29 @@ def ensure_pki(tls_dir: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
     )
 
     key = ec.generate_private_key(ec.SECP256R1())
+    cert = _server_cert(ca, ca_key, key, hosts, now, now + VALIDITY)
+    write_private(ca_key_path, _pem_key(ca_key))
+    write_private(srv_key_path, _pem_key(key))
+    write_public(ca_crt, ca.public_bytes(serialization.Encoding.PEM))
+    write_public(srv_crt, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, key: ec.EllipticCurvePrivateKey,
+                 hosts: tuple[str, ...], not_before: dt.datetime, not_after: dt.datetime) -> x509.Certificate:
     sans: list[x509.GeneralName] = []
     for h in hosts:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             sans.append(x509.DNSName(h))
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(_name(hosts[0]))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + VALIDITY)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
@@ -75,7 +84,15 @@ def ensure_pki(tls_dir: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(ca_key_path, _pem_key(ca_key))
-    write_private(srv_key_path, _pem_key(key))
-    write_public(ca_crt, ca.public_bytes(serialization.Encoding.PEM))
-    write_public(srv_crt, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def issue_server_cert(tls_dir: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+                      validity: dt.timedelta = VALIDITY) -> tuple[bytes, bytes]:
+    """A new server certificate and key (PEM) signed by the estate's CA in ``tls_dir``, as an operator
+    re-issues one (another validity, other host names)."""
+    ca = x509.load_pem_x509_certificate((tls_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((tls_dir / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    cert = _server_cert(ca, ca_key, key, hosts, now, now + validity)
+    return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)

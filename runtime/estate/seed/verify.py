@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from bson import BSON
 from nats.js.errors import NotFoundError
 
 from estate import api_keys
 from estate.environment import Environment, Role
-from estate.errors import EstateError
 from estate.flows.partitions import Partitions
+from estate.sealed_audit import mongo_doc_problems, sealed_problems
 from estate.seed.generate import BUCKET_AI_ARTIFACTS, BUCKET_BACKTESTS, BUCKET_BOT_CODE, BUCKET_CUSTOM_BOTS, Dataset
 from estate.seed.writers import STREAM, minio_client, stored_digests
 from estate.stores.mongo import MongoAdapter
@@ -114,27 +113,14 @@ def _postgres_refs(env: Environment, ds: Dataset, users: set[str], objects: dict
     return out
 
 
-def _sealed(where: str, clear: str, stored: bytes, opened) -> list[str]:
-    """The stored secret must not contain the clear one and must open (with the key) to it."""
-    if clear.encode() in stored:
-        return [f"{where}: the secret is stored in clear"]
-    try:
-        return [] if opened() == clear else [f"{where}: the sealed secret opens to another value"]
-    except EstateError as exc:
-        return [f"{where}: {exc}"]
-
-
 def _mongo_api_keys(mongo, ds: Dataset, key: bytes) -> list[str]:
     stored = {d["_id"]: d for d in mongo["bot_core"]["api_keys"].find({"_id": {"$in": [k.doc_id for k in ds.api_keys]}})}
     out = []
     for k in ds.api_keys:
         if (doc := stored.get(k.doc_id)) is None:
             out.append(f"bot_core.api_keys: {k.doc_id} missing")
-        elif "secret" in doc:
-            out.append(f"bot_core.api_keys {k.doc_id}: has a clear `secret` field")
         else:
-            out += _sealed(f"bot_core.api_keys {k.doc_id}", k.secret, BSON.encode(doc),
-                           lambda doc=doc: api_keys.open_sealed(key, doc))
+            out += mongo_doc_problems(doc, key, k.secret)
     return out[:5]
 
 
@@ -147,8 +133,8 @@ def _postgres_api_keys(env: Environment, ds: Dataset, key: bytes) -> list[str]:
         if (row := rows.get(k.api_key)) is None or row[:2] != (k.user_id, k.exchange):
             out.append(f"exchange_api_keys: {k.exchange} key of {k.user_id} missing")
         else:
-            out += _sealed(f"exchange_api_keys {k.exchange}/{k.user_id}", k.secret, bytes(row[3]),
-                           lambda row=row: api_keys.open_pg(key, *row))
+            out += sealed_problems(f"exchange_api_keys {k.exchange}/{k.user_id}", bytes(row[3]),
+                                   lambda row=row: api_keys.open_pg(key, *row), k.secret)
     return out[:5]
 
 
