@@ -234,6 +234,10 @@ from estate.bench import bench_app  # noqa: E402  (sub-app registered after the 
 
 app.add_typer(bench_app, name="bench")
 
+from estate.cluster.cli import cluster_app  # noqa: E402
+
+app.add_typer(cluster_app, name="cluster")
+
 
 @app.command()
 def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),

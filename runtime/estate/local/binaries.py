@@ -40,6 +40,11 @@ GO_TOOLS = {
     "nats": GoTool("nats", "github.com/nats-io/natscli", "github.com/nats-io/natscli/nats", "v0.5.1"),
 }
 
+# The local Kubernetes control plane (estate cluster): built by estate.cluster.build.
+KUBERNETES_VERSION = "v1.33.13"  # kube-apiserver, kube-controller-manager, kube-scheduler
+KWOK_VERSION = "v0.8.0"  # fake nodes; its stage files come from the same module
+ETCD_VERSION = "v3.5.21"  # built only when Debian's etcd-server cannot be installed
+
 Progress = Callable[[str], None]
 
 
