@@ -1,18 +1,19 @@
 """NATS JetStream: the THE0_EVENTS stream of the first seed and the bot-runner's durable consumer.
 
-Create-or-update: a stream whose settings drifted from the declaration is reported and corrected.
+Create-or-update: a stream or consumer whose settings drifted from the declaration is reported and
+corrected by ``migrate``, and named field by field by ``compare``, from the same declaration.
 Replicas are 3 on a cluster of 3+ servers, 1 otherwise.
 """
 from __future__ import annotations
 
-from nats.js.api import (AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType,
-                         StreamConfig)
+from nats.js.api import (AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, ReplayPolicy, RetentionPolicy,
+                         StorageType, StreamConfig)
 from nats.js.errors import NotFoundError
 
 from estate.environment import Role
 from estate.errors import EstateError, first_line
 from estate.flows.bot_runner import ACK_WAIT_SECONDS, DURABLE, SUBJECT
-from estate.migrations import Step
+from estate.migrations import Drift, Step
 from estate.seed.writers import STREAM
 from estate.stores import adapter
 from estate.stores.nats import add_stream
@@ -23,57 +24,117 @@ SUBJECTS = ["custom-bot.submitted", "custom-bot.approved", "custom-bot.declined"
             "the0.bot-schedule.created", "the0.bot-schedule.updated", "the0.bot-schedule.deleted",
             "the0.backtest.created", "the0.backtest.completed"]
 MAX_AGE_SECONDS = 7 * 86400
-CHECKED = ("subjects", "retention", "storage", "max_age", "num_replicas")
+DUPLICATE_WINDOW_SECONDS = 120  # a republish with the same Nats-Msg-Id within it is dropped
+UNLIMITED = -1
+# every field below is declared explicitly (even where it is the server's default) and compared
+STREAM_FIELDS = ("subjects", "retention", "storage", "max_age", "num_replicas", "discard", "duplicate_window",
+                 "max_msgs", "max_bytes", "max_msg_size", "max_msgs_per_subject", "max_consumers", "deny_delete",
+                 "deny_purge", "allow_rollup_hdrs", "sealed")
+CONSUMER_FIELDS = ("durable_name", "filter_subject", "ack_policy", "deliver_policy", "ack_wait", "max_deliver",
+                   "max_ack_pending", "replay_policy", "deliver_subject", "deliver_group")
+
+
+def replicas(env) -> int:
+    return 3 if len(env.store("nats").endpoints) >= 3 else 1
 
 
 def stream_config(replicas: int) -> StreamConfig:
     return StreamConfig(name=STREAM, subjects=SUBJECTS, retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-                        max_age=MAX_AGE_SECONDS, num_replicas=replicas)
+                        max_age=MAX_AGE_SECONDS, num_replicas=replicas, discard=DiscardPolicy.OLD,
+                        duplicate_window=DUPLICATE_WINDOW_SECONDS, max_msgs=UNLIMITED, max_bytes=UNLIMITED,
+                        max_msg_size=UNLIMITED, max_msgs_per_subject=UNLIMITED, max_consumers=UNLIMITED,
+                        deny_delete=False, deny_purge=False, allow_rollup_hdrs=False, sealed=False)
 
 
 def consumer_config() -> ConsumerConfig:
-    """Identical to what the worker binds with (estate.flows.bot_runner), so it binds without an update."""
+    """What the worker binds with (estate.flows.bot_runner), and the server's defaults made explicit: a
+    durable pull consumer (no deliver subject or group), redelivering without limit."""
     return ConsumerConfig(durable_name=DURABLE, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT,
-                          deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=1000)
+                          deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=1000,
+                          max_deliver=UNLIMITED, replay_policy=ReplayPolicy.INSTANT)
 
 
-def _drift(have: StreamConfig, want: StreamConfig) -> list[str]:
+def _differences(what: str, fields: tuple[str, ...], live, declared) -> list[str]:
+    """``nats <what> <field>: declared X, live Y`` for each field that differs."""
     out = []
-    for field in CHECKED:
-        a, b = getattr(have, field), getattr(want, field)
+    for field in fields:
+        want, have = getattr(declared, field), getattr(live, field)
         if field == "subjects":
-            a, b = sorted(a or []), sorted(b)
-        if a != b:
-            out.append(f"{field} {a} -> {b}")
+            want, have = sorted(want or []), sorted(have or [])
+        want, have = _plain(want), _plain(have)
+        if want != have and not (want is False and have is None):  # the server omits false flags
+            out.append(f"nats {what} {field}: declared {want}, live {have}")
     return out
+
+
+def _plain(value):
+    return getattr(value, "value", value)  # enums as the server spells them
+
+
+async def _live(js):
+    """(stream config or None, consumer config or None)."""
+    try:
+        stream = (await js.stream_info(STREAM)).config
+    except NotFoundError:
+        return None, None
+    try:
+        return stream, (await js.consumer_info(STREAM, DURABLE)).config
+    except NotFoundError:
+        return stream, None
+
+
+def compare(env) -> Drift:
+    """Every declared field of the stream and its consumer against the live configuration."""
+    nats = adapter(env, "nats")
+
+    async def run() -> Drift:
+        nc = await nats.connect(Role.admin)
+        try:
+            stream, consumer = await _live(nc.jetstream())
+        except Exception as exc:
+            raise EstateError(f"nats drift: {first_line(exc)}") from None
+        finally:
+            await nc.close()
+        drift = Drift()
+        if stream is None:
+            drift.differences.append(f"nats stream {STREAM}: declared present, live absent")
+            return drift
+        drift.differences += _differences(f"stream {STREAM}", STREAM_FIELDS, stream, stream_config(replicas(env)))
+        if consumer is None:
+            drift.differences.append(f"nats consumer {STREAM}/{DURABLE}: declared present, live absent")
+        else:
+            drift.differences += _differences(f"consumer {STREAM}/{DURABLE}", CONSUMER_FIELDS, consumer,
+                                              consumer_config())
+        return drift
+
+    return nats.run(run)
 
 
 def migrate(env) -> list[Step]:
     nats = adapter(env, "nats")
-    want = stream_config(3 if len(env.store("nats").endpoints) >= 3 else 1)
+    want = stream_config(replicas(env))
 
     async def run() -> list[Step]:
         nc = await nats.connect(Role.admin)
         try:
             js = nc.jetstream()
-            try:
-                have = (await js.stream_info(STREAM)).config
-            except NotFoundError:
+            have, consumer = await _live(js)
+            if have is None:
                 await add_stream(js, want)
                 steps = [Step("nats", f"stream {STREAM} ({len(SUBJECTS)} subjects)", "applied")]
+            elif drift := _differences(f"stream {STREAM}", STREAM_FIELDS, have, want):
+                await js.update_stream(want)
+                steps = [Step("nats", f"stream {STREAM}", "corrected", "; ".join(drift))]
             else:
-                drift = _drift(have, want)
-                if drift:
-                    await js.update_stream(want)
-                    steps = [Step("nats", f"stream {STREAM}", "corrected", "drift: " + "; ".join(drift))]
-                else:
-                    steps = [Step("nats", f"stream {STREAM}", "already applied")]
-            try:
-                await js.consumer_info(STREAM, DURABLE)
-                steps.append(Step("nats", f"consumer {DURABLE}", "already applied"))
-            except NotFoundError:
+                steps = [Step("nats", f"stream {STREAM}", "already applied")]
+            if consumer is None:
                 await js.add_consumer(STREAM, consumer_config())
                 steps.append(Step("nats", f"consumer {DURABLE}", "applied"))
+            elif drift := _differences(f"consumer {STREAM}/{DURABLE}", CONSUMER_FIELDS, consumer, consumer_config()):
+                await js.add_consumer(STREAM, consumer_config())  # updates a durable's mutable settings
+                steps.append(Step("nats", f"consumer {DURABLE}", "corrected", "; ".join(drift)))
+            else:
+                steps.append(Step("nats", f"consumer {DURABLE}", "already applied"))
             return steps
         except EstateError:
             raise

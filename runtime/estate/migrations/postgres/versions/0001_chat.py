@@ -3,9 +3,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from estate.migrations.postgres_grants import grant_sql
+
 revision = "0001_chat"
 down_revision = None
-TABLES = "chat_sessions, chat_messages, artifacts, settings"
 
 
 def upgrade() -> None:
@@ -43,9 +44,9 @@ def upgrade() -> None:
                     sa.Column("value", sa.Text),
                     sa.Column("created_at", sa.DateTime, server_default=sa.func.now()),
                     sa.Column("updated_at", sa.DateTime, server_default=sa.func.now()))
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLES} TO app")
-    op.execute("GRANT USAGE, SELECT ON SEQUENCE chat_messages_id_seq, artifacts_id_seq, settings_id_seq TO app")
-    op.execute(f"GRANT SELECT ON {TABLES} TO readonly")
+    for statement in grant_sql("chat_sessions", "chat_messages", "artifacts", "settings",
+                               "chat_messages_id_seq", "artifacts_id_seq", "settings_id_seq"):
+        op.execute(statement)
 
 
 def downgrade() -> None:

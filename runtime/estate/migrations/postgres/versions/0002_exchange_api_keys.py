@@ -2,6 +2,8 @@
 import sqlalchemy as sa
 from alembic import op
 
+from estate.migrations.postgres_grants import grant_sql
+
 revision = "0002_exchange_api_keys"
 down_revision = "0001_chat"
 
@@ -15,10 +17,8 @@ def upgrade() -> None:
                     sa.Column("secret_sealed", sa.LargeBinary, nullable=False),
                     sa.Column("created_at", sa.DateTime, server_default=sa.func.now()),
                     sa.UniqueConstraint("user_id", "exchange", "api_key", name="uq_exchange_api_keys_user"))
-    op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON exchange_api_keys TO app")
-    op.execute("GRANT USAGE, SELECT ON SEQUENCE exchange_api_keys_id_seq TO app")
-    # readonly may see which keys exist, not even the sealed secret
-    op.execute("GRANT SELECT (id, user_id, exchange, api_key, created_at) ON exchange_api_keys TO readonly")
+    for statement in grant_sql("exchange_api_keys", "exchange_api_keys_id_seq"):  # readonly: no sealed secret
+        op.execute(statement)
 
 
 def downgrade() -> None:
