@@ -71,6 +71,7 @@ def check(name: str, store: StoreKind):
 
 def run_checks(env: Environment, only: set[str] | None = None) -> list[Result]:
     import checks.store_checks  # noqa: F401  (registers the checks)
+    import checks.drift  # noqa: F401
 
     results = []
     order = {kind: i for i, kind in enumerate(("postgres", "mongo", "nats", "minio"))}

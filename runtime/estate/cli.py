@@ -196,14 +196,32 @@ def load(
 @app.command()
 def migrate(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
             store: Annotated[list[str] | None, typer.Option("--store", help="only this store (repeatable)")] = None,
-            downgrade: Annotated[str | None, typer.Option("--downgrade", help="PostgreSQL revision to go down to ('base' for none)")] = None) -> None:
+            downgrade: Annotated[str | None, typer.Option("--downgrade", help="PostgreSQL revision to go down to ('base' for none)")] = None,
+            check: Annotated[bool, typer.Option("--check", help="change nothing: print every difference from the declaration, exit 1 if any")] = False) -> None:
     """Bring every store's schema to the declared state; prints applied / already applied / skipped (why)."""
-    from estate.migrations import migrate as run_migrations
+    from rich.markup import escape
 
+    from estate.migrations import compare, migrate as run_migrations
+
+    if check:
+        if downgrade is not None:
+            raise EstateError("--check compares with the head: it takes no --downgrade")
+        drifts = compare(load_environment(env, workdir), store)
+        differences = [line for drift in drifts.values() for line in drift.differences]
+        for line in differences:
+            out.print(f"[red]drift[/red]       {escape(line)}", highlight=False)
+        for kind, drift in drifts.items():
+            for item in drift.unsupported:
+                out.print(f"[magenta]unsupported[/magenta] {kind} {escape(item)}", highlight=False)
+        if differences:
+            out.print(f"{len(differences)} difference(s) from the declaration", highlight=False)
+            raise typer.Exit(1)
+        out.print(f"no drift from the declaration in {', '.join(drifts)}", highlight=False)
+        return
     colour = {"applied": "green", "corrected": "yellow", "downgraded": "yellow", "skipped": "magenta"}
     for step in run_migrations(load_environment(env, workdir), store, downgrade):
-        why = f" ({step.why})" if step.why else ""
-        out.print(f"{step.store:<9}[{colour.get(step.status, 'dim')}]{step.status:<16}[/] {step.what}{why}", highlight=False)
+        why = f" ({escape(step.why)})" if step.why else ""
+        out.print(f"{step.store:<9}[{colour.get(step.status, 'dim')}]{step.status:<16}[/] {escape(step.what)}{why}", highlight=False)
 
 
 @app.command()
