@@ -71,6 +71,9 @@ def check(name: str, store: StoreKind):
 
 def run_checks(env: Environment, only: set[str] | None = None) -> list[Result]:
     import checks.store_checks  # noqa: F401  (registers the checks)
+    import checks.durability  # noqa: F401
+    import checks.encryption  # noqa: F401
+    import checks.privilege  # noqa: F401
     import checks.drift  # noqa: F401
 
     results = []

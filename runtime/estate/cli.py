@@ -260,10 +260,14 @@ app.add_typer(cluster_app, name="cluster")
 @app.command()
 def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
            only: Annotated[list[str] | None, typer.Option("--only", help="a store or check name; repeatable")] = None,
-           report: Annotated[Path | None, typer.Option("--report", help="also write the results: JUnit XML if FILE ends in .xml, else JSON")] = None) -> None:
+           report: Annotated[Path | None, typer.Option("--report", help="also write the results: JUnit XML if FILE ends in .xml, else JSON")] = None,
+           cert_warn_days: Annotated[int, typer.Option("--cert-warn-days", envvar="ESTATE_CERT_WARN_DAYS", help="warn when a certificate expires within this many days")] = 30,
+           cert_fail_days: Annotated[int, typer.Option("--cert-fail-days", envvar="ESTATE_CERT_FAIL_DAYS", help="fail when a certificate expires within this many days")] = 7) -> None:
     """Run every check against an environment and report what holds, what fails, what is unsupported."""
     from checks import Outcome, run_checks, write_report
+    from checks.encryption import set_cert_thresholds
 
+    set_cert_thresholds(cert_warn_days, cert_fail_days)
     environment = load_environment(env, workdir)
     results = run_checks(environment, set(only) if only else None)
     if report is not None:

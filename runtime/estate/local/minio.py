@@ -24,6 +24,24 @@ from estate.local.layout import Layout
 from estate.local.process import ServerProcess
 
 DRIVES = 4
+APP_POLICY = "estate-app"
+# Buckets the harness itself creates and removes as app (probes, load tests, benchmarks)
+APP_SCRATCH_BUCKETS = ("estate-probe", "estate-load", "estate-bench-raw")
+
+
+def app_policy() -> dict:
+    """Least privilege for the app user: objects in every bucket, but no bucket creation, deletion,
+    policy, encryption or versioning change — except on the harness's own scratch buckets."""
+    objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion",
+               "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    listing = ["s3:ListAllMyBuckets", "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
+               "s3:GetBucketLocation"]
+    scratch = [f"arn:aws:s3:::{b}" for b in APP_SCRATCH_BUCKETS] + [f"arn:aws:s3:::{b}/*" for b in APP_SCRATCH_BUCKETS]
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": listing, "Resource": ["arn:aws:s3:::*"]},
+        {"Effect": "Allow", "Action": objects, "Resource": ["arn:aws:s3:::*/*"]},
+        {"Effect": "Allow", "Action": ["s3:*"], "Resource": scratch},
+    ]}
 
 
 class LocalMinio:
@@ -123,11 +141,16 @@ class LocalMinio:
     def _ensure_users(self) -> None:
         sec = self.layout.secrets()["minio"]
         admin = self.admin()
+        admin.policy_add(APP_POLICY, policy=app_policy())  # replaces it: an older estate converges too
         existing = json.loads(admin.user_list() or "{}")
-        for role, policy in (("app", "readwrite"), ("readonly", "readonly")):
+        for role, policy in (("app", APP_POLICY), ("readonly", "readonly")):
             user = sec[role]["username"]
             if user not in existing:
                 admin.user_add(user, sec[role]["password"])
+            attached = json.loads(admin.user_info(user)).get("policyName", "")
+            if attached != policy:
+                if attached:
+                    admin.detach_policy(attached.split(","), user=user)
                 admin.attach_policy([policy], user=user)
 
     def client(self, role: str = "app") -> Minio:
