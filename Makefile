@@ -5,7 +5,7 @@ VENV := .venv
 ESTATE := $(VENV)/bin/estate
 STAMP := $(VENV)/.installed
 
-.PHONY: install bootstrap demo test bench down destroy clean
+.PHONY: install bootstrap demo test bench down destroy clean e2e
 
 install: $(STAMP)
 
@@ -39,6 +39,14 @@ demo: bootstrap
 
 test: bootstrap
 	$(VENV)/bin/python -m pytest
+
+# Every stack on a real Kubernetes API server (kwok fake nodes) on 127.0.0.1: applied, re-applied,
+# updated, refused an immutable change, deleted. Not part of `make test`. The first run builds the
+# control plane into ~/.cache/estate/bin (tens of minutes); `estate cluster down` stops it after.
+e2e: install
+	$(ESTATE) cluster up
+	$(ESTATE) cluster e2e
+	$(VENV)/bin/python -m pytest -m e2e tests/cluster
 
 bench: bootstrap
 	$(ESTATE) bench up

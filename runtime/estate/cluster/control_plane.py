@@ -84,21 +84,22 @@ class Cluster:
     def __init__(self, workdir: Path, base_port: int | None = None):
         self.workdir = workdir.resolve()
         self.state_file = self.workdir / "cluster.json"
+        self.pki = ClusterPKI(self.workdir / "pki")
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.stage_file = self.workdir / "kwok" / "stages.yaml"
         recorded = self._recorded_base()
+        self.ports = ClusterPorts(recorded or DEFAULT_BASE_PORT)
         if base_port is not None:
             validate_base_port(base_port)
             if recorded is not None and recorded != base_port and self.any_running():
                 raise EstateError(f"the cluster in {self.workdir} runs on base port {recorded}; `estate cluster down` first")
-        self.ports = ClusterPorts(base_port or recorded or DEFAULT_BASE_PORT)
-        self.pki = ClusterPKI(self.workdir / "pki")
-        self.kubeconfig = self.workdir / "kubeconfig"
-        self.stage_file = self.workdir / "kwok" / "stages.yaml"
+            self.ports = ClusterPorts(base_port)
 
     # --- layout -------------------------------------------------------------------------------
     def _recorded_base(self) -> int | None:
         try:
             return int(json.loads(self.state_file.read_text())["base_port"])
-        except (FileNotFoundError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError):  # no cluster (yet), or an unusable work dir: `up` says which
             return None
 
     @property
