@@ -475,6 +475,18 @@ def bench_backup(
     run_backup_bench(scale, env, workdir, base_port, out)
 
 
+@bench_app.command("cluster")
+def bench_cluster(
+    stack: Annotated[list[str] | None, typer.Option("--stack", "-s", help="repeatable (default: dev, staging, prod)")] = None,
+    base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary cluster")] = 29400,
+) -> None:
+    """The control plane's cold build (recorded when it happened), its start fresh and warm, and apply per stack."""
+    from estate.bench_cluster import run_cluster_bench
+    from estate.cluster.e2e import STACKS
+
+    run_cluster_bench(list(stack or STACKS), base_port, out)
+
+
 def main() -> None:
     try:
         app()
