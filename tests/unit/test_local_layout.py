@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import socket
 import ssl
 import subprocess
@@ -130,7 +133,50 @@ def test_go_build_failure_is_one_line_error(tmp_path: Path, monkeypatch: pytest.
         "ghost", "example.invalid/ghost", "example.invalid/ghost/cmd/ghost", "v0.0.1"))
     monkeypatch.setenv("GOFLAGS", "-mod=mod")
     seen: list[str] = []
-    with pytest.raises(EstateError, match="go install ghost failed") as exc:
+    with pytest.raises(EstateError, match="go mod download example.invalid/ghost@v0.0.1 failed") as exc:
         binaries.ensure_go_tool("ghost", seen.append)
     assert "\n" not in str(exc.value)
     assert any("building ghost" in line for line in seen)  # progress was shown
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as the postgres user")
+def test_a_work_dir_under_a_private_directory_lives_where_postgres_can_reach_it(tmp_path: Path, monkeypatch) -> None:
+    """As root in a clone under a 0700 directory, the work dir becomes a link to a reachable home,
+    decided before anything is built or started; destroy removes both."""
+    import pwd
+
+    from estate.local import LocalEstate
+    from estate.local import layout as layout_mod
+
+    reachable = Path(tempfile.mkdtemp(prefix="estate-reachable-", dir="/tmp"))
+    reachable.chmod(0o755)
+    monkeypatch.setattr(layout_mod, "RELOCATED_ROOT", reachable / "homes")
+    private = tmp_path / "home"  # pytest's base temp dir is 0700: the postgres user cannot enter it
+    private.mkdir(mode=0o700)
+    wanted = private / "clone" / ".estate"
+    layout = Layout(wanted)
+    assert layout.link == wanted and layout.workdir.parent == reachable / "homes"
+    layout.create()
+    assert wanted.is_symlink() and wanted.resolve() == layout.workdir
+    check_traversable(layout.workdir, pwd.getpwnam("postgres").pw_uid)
+    again = Layout(wanted)  # the next command finds the same place through the link
+    assert again.workdir == layout.workdir and again.link == wanted
+    LocalEstate(wanted).destroy()
+    assert not wanted.exists() and not wanted.is_symlink() and not layout.workdir.exists()
+    # a reachable work dir stays where it was asked for
+    assert Layout(reachable / "open" / ".estate").link is None
+    shutil.rmtree(reachable)
+
+
+def test_go_build_shows_which_build_and_how_far(tmp_path: Path) -> None:
+    from estate.local import binaries
+
+    go = binaries.go_binary()
+    (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.21\n")
+    (tmp_path / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hi") }\n')
+    seen: list[str] = []
+    binaries.go_build(go, ["-o", str(tmp_path / "hello"), "."], "go build hello", seen.append, tmp_path)
+    total = int(seen[0].split("compiling up to ")[1].split()[0])
+    assert total > 10  # fmt and what it imports
+    assert seen[-1].startswith("go build hello: done in ")
+    assert subprocess.run([str(tmp_path / "hello")], capture_output=True, text=True).stdout == "hi\n"

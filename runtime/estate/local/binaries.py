@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,7 +33,7 @@ class GoTool:
 
 
 GO_TOOLS = {
-    "minio": GoTool("minio", "github.com/minio/minio", "github.com/minio/minio", "latest"),
+    "minio": GoTool("minio", "github.com/minio/minio", "github.com/minio/minio", "v0.0.0-20260212201848-7aac2a2c5b7c"),
     # FerretDB v1 (SQLite backend); v2 needs the DocumentDB PostgreSQL extension, which no registry here ships.
     "ferretdb": GoTool(
         "ferretdb", "github.com/FerretDB/FerretDB", "./cmd/ferretdb", "v1.24.0", "build/version/version.txt"
@@ -111,40 +112,81 @@ def ensure_postgres(progress: Progress) -> Path:
     return bindir
 
 
+def go_binary() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if go is None:
+        raise EstateError("no Go toolchain on PATH (needed to build the servers the registries do not ship)")
+    return go
+
+
+def go_module_dir(go: str, module: str, version: str, progress: Progress, env: dict | None = None) -> Path:
+    """Download ``module@version`` into the module cache (with progress) and return its directory."""
+    progress(f"go mod download {module}@{version}")
+    out = subprocess.run([go, "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True,
+                         env={**os.environ, "GOFLAGS": "-mod=mod", **(env or {})}, cwd=tempfile.gettempdir())
+    info = json.loads(out.stdout or "{}")
+    if out.returncode != 0 or "Dir" not in info:
+        raise EstateError(f"go mod download {module}@{version} failed: {(info.get('Error') or out.stderr)[:300]}")
+    return Path(info["Dir"])
+
+
+def go_build(go: str, args: list[str], what: str, progress: Progress, cwd: Path, env: dict | None = None) -> None:
+    """``go build -v ARGS`` in ``cwd`` showing how far it is: packages compiled out of the packages the
+    target depends on (``go list -deps``; already-cached ones are never compiled), about every 3 s."""
+    env = {**os.environ, **(env or {})}
+    packages = [a for a in args if not a.startswith("-")][-1:]
+    listed = subprocess.run([go, "list", "-deps", *packages], capture_output=True, text=True, cwd=cwd, env=env)
+    total = len(listed.stdout.split()) if listed.returncode == 0 else 0
+    progress(f"{what}: compiling up to {total or '?'} packages (first build takes minutes; Go caches what it compiles)")
+    try:
+        proc = subprocess.Popen([go, "build", "-v", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, cwd=cwd, env=env)
+    except FileNotFoundError:
+        raise EstateError(f"{what}: command not found: {go}") from None
+    assert proc.stdout is not None
+    t0 = shown = time.monotonic()
+    compiled, tail = 0, []
+    for line in proc.stdout:
+        line = line.rstrip()
+        if not line:
+            continue
+        tail = (tail + [line])[-5:]
+        if line.startswith("go: downloading "):
+            progress(f"{what}: {line[4:]}")
+            continue
+        if " " not in line:
+            compiled += 1
+        if time.monotonic() - shown >= 3:
+            shown = time.monotonic()
+            done = f"{compiled}/{total}" if total else str(compiled)
+            progress(f"{what}: {done} packages compiled, {shown - t0:.0f}s, now {line[:100]}")
+    if proc.wait() != 0:
+        raise EstateError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)[-300:]}")
+    progress(f"{what}: done in {time.monotonic() - t0:.0f}s ({compiled} packages compiled)")
+
+
 def ensure_go_tool(name: str, progress: Progress) -> str:
     """Return the path of a Go-built tool, building it into the cache on first use."""
     if found := _which(name):
         return found
     spec = GO_TOOLS[name]
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if go is None:
-        raise EstateError(f"{name} is not installed and no Go toolchain is on PATH to build it")
+    go = go_binary()
     CACHE_BIN.mkdir(parents=True, exist_ok=True)
-    env = {"GOFLAGS": "-buildvcs=false", "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
-    progress(f"building {name} {spec.version} with go (first build takes minutes; cached in {CACHE_BIN})")
-    if spec.version_file is None:
-        _run([go, "install", f"{spec.package}@{spec.version}"], f"go install {name}", progress,
-             env={**env, "GOBIN": str(CACHE_BIN)})
-    else:
-        # The module's own build scripts write a version file before building; do the same in a
-        # writable copy of the module source.
-        with tempfile.TemporaryDirectory(prefix=f"estate-{name}-") as tmp:
-            _run([go, "mod", "init", "estate-build"], f"go mod init ({name})", progress, cwd=tmp)
-            progress(f"go mod download {spec.module}@{spec.version}")
-            out = subprocess.run([go, "mod", "download", "-json", f"{spec.module}@{spec.version}"], cwd=tmp,
-                                 capture_output=True, text=True, env={**os.environ, **env})
-            info = json.loads(out.stdout or "{}")
-            if out.returncode != 0 or "Dir" not in info:
-                raise EstateError(f"go mod download {spec.module}@{spec.version} failed: {info.get('Error', out.stderr)[:300]}")
-            src_dir = Path(info["Dir"])
-            src = Path(tmp) / "src"
-            shutil.copytree(src_dir, src)
-            for p in src.rglob("*"):
-                p.chmod(p.stat().st_mode | 0o200)
-            src.chmod(0o755)
+    env = {"GOFLAGS": "-buildvcs=false -mod=mod", "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
+    progress(f"building {name} {spec.version} with go (cached in {CACHE_BIN} for every clone on this machine)")
+    module = go_module_dir(go, spec.module, spec.version, progress, env)
+    with tempfile.TemporaryDirectory(prefix=f"estate-{name}-") as tmp:
+        # A writable copy of the module: the module cache is read-only, and some modules' build scripts
+        # write a version file first (FerretDB panics at start without it).
+        src = Path(tmp) / "src"
+        shutil.copytree(module, src)
+        for p in src.rglob("*"):
+            p.chmod(p.stat().st_mode | 0o200)
+        src.chmod(0o755)
+        if spec.version_file is not None:
             (src / spec.version_file).write_text(spec.version + "\n")
-            _run([go, "build", "-o", str(CACHE_BIN / name), spec.package], f"go build {name}", progress,
-                 cwd=str(src), env=env)
+        package = spec.package if spec.package.startswith("./") else "./" + spec.package[len(spec.module):].lstrip("/")
+        go_build(go, ["-o", str(CACHE_BIN / name), package], f"go build {name}", progress, src, env)
     found = CACHE_BIN / name
     if not found.exists():
         raise EstateError(f"go build of {name} finished but {found} is missing")

@@ -98,6 +98,8 @@ class LocalEstate:
         self.down()
         if self.layout.workdir.exists():
             shutil.rmtree(self.layout.workdir)
+        if self.layout.link is not None and self.layout.link.is_symlink():
+            self.layout.link.unlink()
 
     def environment(self) -> Environment:
         if not self.layout.exists():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import pwd
@@ -13,6 +14,8 @@ from estate.errors import EstateError
 from estate.local.files import new_password, write_private
 
 DEFAULT_BASE_PORT = 24000
+# Work dirs the postgres system user could not reach where they were asked for live here instead.
+RELOCATED_ROOT = Path(os.environ.get("ESTATE_RELOCATED_ROOT", "/var/lib/estate"))
 ROLES = ("admin", "app", "readonly")
 
 
@@ -63,7 +66,11 @@ class Layout:
     """The work dir of one local estate: config, TLS, secrets, data, logs and pid files."""
 
     def __init__(self, workdir: Path, base_port: int | None = None):
+        # The work dir as named, when it is a link to where the data lives (see reachable_home).
+        self.link: Path | None = workdir.absolute() if workdir.is_symlink() else None
         self.workdir = workdir.resolve()
+        if self.link is None and not self.workdir.exists() and (home := reachable_home(self.workdir)):
+            self.link, self.workdir = workdir.absolute(), home
         self.config_file = self.workdir / "estate.json"
         stored = self._stored_config()
         if base_port is not None and stored and stored["base_port"] != base_port:
@@ -97,6 +104,9 @@ class Layout:
 
     def create(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.link is not None and not self.link.is_symlink():
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            self.link.symlink_to(self.workdir, target_is_directory=True)
         self.workdir.chmod(0o755)  # the postgres user must traverse it; secrets inside are 0600
         for d in (self.run_dir, self.log_dir):
             d.mkdir(exist_ok=True)
@@ -145,6 +155,23 @@ def service_user(name: str) -> tuple[int, int] | None:
     except KeyError:
         raise EstateError(f"running as root needs the system user {name!r} (created by the Debian postgresql package)") from None
     return pw.pw_uid, pw.pw_gid
+
+
+def reachable_home(workdir: Path) -> Path | None:
+    """Where to keep a new work dir instead, when we run as root and the postgres user could not reach
+    ``workdir`` (a clone under a private 0700 directory): under RELOCATED_ROOT, named after the path, with
+    ``workdir`` made a symlink to it. None when ``workdir`` itself is fine."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        uid = pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        return None
+    blocked = [p for p in workdir.parents if p.exists() and p.stat().st_uid != uid and not p.stat().st_mode & 0o001]
+    if not blocked:
+        return None
+    digest = hashlib.sha256(str(workdir).encode()).hexdigest()[:10]
+    return RELOCATED_ROOT / f"{workdir.parent.name or 'root'}-{workdir.name.lstrip('.') or 'estate'}-{digest}"
 
 
 def check_traversable(path: Path, uid: int) -> None:
