@@ -20,24 +20,38 @@ $(STAMP): pyproject.toml
 bootstrap: install
 	$(ESTATE) bootstrap
 
+# Commands the checks and tests run, from Debian when missing (only as root; quick when present):
+# `ss` (iproute2) and `ps` (procps) for host hygiene through testinfra, `chromium` for the HTML report's test.
+define ensure_commands
+	@missing=$$(for pair in $(1); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing commands: install the Debian package(s) $$missing as root" >&2; fi; \
+	fi
+endef
+
 demo: bootstrap
+	$(call ensure_commands,ss:iproute2 ps:procps)
 	$(ESTATE) up
 	$(ESTATE) status
 	$(ESTATE) smoke
 	$(ESTATE) migrate
 	$(ESTATE) seed --scale 1
-	$(ESTATE) verify
+	$(ESTATE) backup --upload
+	$(ESTATE) verify --report .estate/verify.html
 	$(ESTATE) failover
 	$(ESTATE) pitr
 	$(ESTATE) render --stack prod --out rendered/prod
 	@echo
 	@echo "The local estate is running, migrated and seeded (data in .estate/);"
-	@echo "the prod stack's manifests are in rendered/prod/1-manifest (rendered offline, secrets redacted)."
+	@echo "the prod stack's manifests are in rendered/prod/1-manifest (rendered offline, secrets redacted);"
+	@echo "the verify report is .estate/verify.html (the history of runs: .estate/verify-history.jsonl)."
 	@echo "  eval \$$($(ESTATE) env)   # connection variables for other tools"
 	@echo "  $(ESTATE) down            # stop it, keep the data"
 	@echo "  $(ESTATE) destroy --yes   # stop it and delete .estate/"
 
 test: bootstrap
+	$(call ensure_commands,ss:iproute2 ps:procps chromium:chromium)
 	$(VENV)/bin/python -m pytest
 
 # Every stack on a real Kubernetes API server (kwok fake nodes) on 127.0.0.1: applied, re-applied,
@@ -52,6 +66,7 @@ bench: bootstrap
 	$(ESTATE) bench up
 	$(ESTATE) bench seed
 	$(ESTATE) bench backup
+	$(ESTATE) bench verify
 
 down:
 	$(ESTATE) down

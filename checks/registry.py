@@ -1,11 +1,9 @@
 """The check registry and runner."""
 from __future__ import annotations
 
-import json
 import time
-import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from enum import StrEnum
 from typing import Callable
 
@@ -69,54 +67,49 @@ def check(name: str, store: StoreKind):
     return register
 
 
-def run_checks(env: Environment, only: set[str] | None = None) -> list[Result]:
+def run_checks(env: Environment, only: set[str] | None = None, concurrent: bool = True) -> list[Result]:
+    """Run the checks (``only`` these store or check names) and return their results in a stable order.
+    With ``concurrent``, each store's checks run in order in a lane of their own and the stores' lanes run
+    side by side: a store's restore drills and probes never race each other."""
     import checks.store_checks  # noqa: F401  (registers the checks)
+    import checks.drift  # noqa: F401
+    import checks.hygiene  # noqa: F401
+    import checks.backups  # noqa: F401
     import checks.durability  # noqa: F401
     import checks.encryption  # noqa: F401
     import checks.privilege  # noqa: F401
-    import checks.drift  # noqa: F401
 
-    results = []
     order = {kind: i for i, kind in enumerate(("postgres", "mongo", "nats", "minio"))}
-    for chk in sorted(CHECKS, key=lambda c: order[c.store]):
-        if chk.store not in env.stores or (only and chk.store not in only and chk.name not in only):
-            continue
-        t0 = time.perf_counter()
-        differences: list[str] = []
-        try:
-            detail = chk.fn(adapter(env, chk.store))
-            outcome = Outcome.holds
-        except (Failed, Warned) as exc:
-            outcome = Outcome.fails if isinstance(exc, Failed) else Outcome.warns
-            detail, differences = first_line(exc, 300), exc.differences
-        except Unsupported as exc:
-            outcome, detail = Outcome.unsupported, str(exc)
-        except (EstateError, AssertionError) as exc:
-            outcome, detail = Outcome.fails, first_line(exc) or "assertion failed"
-        except Exception as exc:  # a check must report, not crash the run
-            outcome, detail = Outcome.fails, f"{type(exc).__name__}: {first_line(exc)}"
-        results.append(Result(chk.name, chk.store, outcome, detail, time.perf_counter() - t0, differences))
-    return results
+    selected = [chk for chk in sorted(CHECKS, key=lambda c: order[c.store])
+                if chk.store in env.stores and (not only or chk.store in only or chk.name in only)]
+    lanes: dict[str, list[Check]] = {}
+    for chk in selected:
+        lanes.setdefault(chk.store, []).append(chk)
 
+    def run_lane(lane: list[Check]) -> list[Result]:
+        return [_run_one(env, chk) for chk in lane]
 
-def write_report(results: list[Result], environment: str, path: Path) -> None:
-    """Write ``results`` to ``path``: JUnit XML when it ends in .xml (what CI systems read), else JSON.
-    A check that fails is a JUnit failure; one the server cannot support is a skip with the reason."""
-    if path.suffix == ".xml":
-        suite = ET.Element("testsuite", name=f"estate verify {environment}", tests=str(len(results)),
-                           failures=str(sum(r.outcome == Outcome.fails for r in results)),
-                           skipped=str(sum(r.outcome == Outcome.unsupported for r in results)),
-                           time=f"{sum(r.seconds for r in results):.3f}")
-        for r in results:
-            case = ET.SubElement(suite, "testcase", classname=f"estate.{r.store}", name=r.check, time=f"{r.seconds:.3f}")
-            if r.outcome == Outcome.fails:
-                ET.SubElement(case, "failure", message=r.detail).text = "\n".join(r.differences) or None
-            elif r.outcome == Outcome.unsupported:
-                ET.SubElement(case, "skipped", message=f"unsupported: {r.detail}")
-            else:
-                ET.SubElement(case, "system-out").text = r.detail
-        ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
+    if concurrent and len(lanes) > 1:
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="verify") as pool:
+            done = list(pool.map(run_lane, lanes.values()))
     else:
-        path.write_text(json.dumps({"environment": environment, "results": [
-            {"store": r.store, "check": r.check, "outcome": r.outcome.value, "detail": r.detail,
-             "differences": r.differences, "seconds": round(r.seconds, 3)} for r in results]}, indent=2) + "\n")
+        done = [run_lane(lane) for lane in lanes.values()]
+    return [r for lane in done for r in lane]
+
+
+def _run_one(env: Environment, chk: Check) -> Result:
+    t0 = time.perf_counter()
+    differences: list[str] = []
+    try:
+        detail = chk.fn(adapter(env, chk.store))
+        outcome = Outcome.holds
+    except (Failed, Warned) as exc:
+        outcome = Outcome.fails if isinstance(exc, Failed) else Outcome.warns
+        detail, differences = first_line(exc, 300), exc.differences
+    except Unsupported as exc:
+        outcome, detail = Outcome.unsupported, str(exc)
+    except (EstateError, AssertionError) as exc:
+        outcome, detail = Outcome.fails, first_line(exc) or "assertion failed"
+    except Exception as exc:  # a check must report, not crash the run
+        outcome, detail = Outcome.fails, f"{type(exc).__name__}: {first_line(exc)}"
+    return Result(chk.name, chk.store, outcome, detail, time.perf_counter() - t0, differences)

@@ -8,6 +8,7 @@ ever written over live data: a backup that was never restored is not known to be
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.sse import SseS3
 
@@ -72,9 +74,23 @@ def backup(env: Environment, dest: Path, only: list[str] | None = None) -> dict:
     for kind in _stores(env, only):
         t0 = time.perf_counter()
         units = adapter(env, kind).backup(dest / kind)
-        manifest["stores"][kind] = {"units": units, "seconds": round(time.perf_counter() - t0, 3)}
+        manifest["stores"][kind] = {"units": units, "seconds": round(time.perf_counter() - t0, 3),
+                                    "files": file_digests(dest / kind)}
     write_private(dest / MANIFEST, json.dumps(manifest, indent=2))
     return manifest
+
+
+def file_digests(folder: Path) -> dict[str, dict]:
+    """Size and sha256 of every file under ``folder`` (by path relative to it): what a stored backup
+    is checked against without restoring it."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        out[str(path.relative_to(folder))] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return out
 
 
 def read_manifest(src: Path) -> dict:
@@ -128,16 +144,25 @@ def upload(env: Environment, src: Path, bucket: str = BACKUP_BUCKET) -> str:
     return f"{bucket}/{src.name}/"
 
 
-def download_latest(env: Environment, bucket: str, dest: Path) -> Path:
-    """Fetch the newest complete backup (one with a manifest) from ``bucket`` into ``dest``; returns its path."""
+def newest_complete(client: Minio, bucket: str) -> str:
+    """The name of the newest backup in ``bucket`` that has its manifest (uploaded last)."""
+    names = sorted((o.object_name.rstrip("/") for o in client.list_objects(bucket) if o.is_dir), reverse=True)
+    name = next((n for n in names if _exists(client, bucket, f"{n}/{MANIFEST}")), None)
+    if name is None:
+        raise EstateError(f"no complete backup (with a {MANIFEST}) in bucket {bucket}")
+    return name
+
+
+def download_latest(env: Environment, bucket: str, dest: Path, only: list[str] | None = None) -> Path:
+    """Fetch the newest complete backup from ``bucket`` into ``dest`` (its manifest and ``only`` these
+    stores' parts, else all); returns its path."""
     client = MinioAdapter(env).client(Role.admin)
     try:
-        names = sorted((o.object_name.rstrip("/") for o in client.list_objects(bucket) if o.is_dir), reverse=True)
-        name = next((n for n in names if _exists(client, bucket, f"{n}/{MANIFEST}")), None)
-        if name is None:
-            raise EstateError(f"no complete backup (with a {MANIFEST}) in bucket {bucket}")
-        for obj in client.list_objects(bucket, prefix=f"{name}/", recursive=True):
-            client.fget_object(bucket, obj.object_name, str(dest / obj.object_name))
+        name = newest_complete(client, bucket)
+        prefixes = [f"{name}/{MANIFEST}", *(f"{name}/{kind}/" for kind in only)] if only else [f"{name}/"]
+        for prefix in prefixes:
+            for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+                client.fget_object(bucket, obj.object_name, str(dest / obj.object_name))
     except S3Error as exc:
         raise EstateError(f"download from {bucket}: {exc.code}: {exc.message}") from None
     (dest / name).chmod(0o700)

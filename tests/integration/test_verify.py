@@ -6,9 +6,19 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from checks import Outcome, run_checks, write_report
 from estate.environment import Credential, Environment, Role
 from estate.local import LocalEstate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stored_backup(local_estate: LocalEstate) -> None:
+    """A healthy estate has a fresh backup in its bucket: `make demo` uploads one before it verifies."""
+    proc = subprocess.run([sys.executable, "-m", "estate", "backup", "--upload", "--workdir",
+                           str(local_estate.layout.workdir)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_check_holds_or_is_reported_unsupported(env: Environment) -> None:

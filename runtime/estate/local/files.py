@@ -25,6 +25,13 @@ def write_private(path: Path, data: bytes | str, owner: tuple[int, int] | None =
     os.replace(tmp, path)
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner may enter: created so, or narrowed if it is wider."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def write_public(path: Path, data: bytes | str) -> None:
     if isinstance(data, str):
         data = data.encode()

@@ -19,7 +19,7 @@ from minio.credentials import StaticProvider
 
 from estate.environment import Credential, Endpoint, Role, Store
 from estate.local.binaries import ensure_go_tool
-from estate.local.files import write_private
+from estate.local.files import private_dir, write_private
 from estate.local.layout import Layout
 from estate.local.process import ServerProcess
 
@@ -79,9 +79,9 @@ class LocalMinio:
 
     def up(self, progress) -> None:
         binary = ensure_go_tool("minio", progress)
-        for i in range(1, DRIVES + 1):
-            self.drive(i).mkdir(parents=True, exist_ok=True)
-        (self.certs / "CAs").mkdir(parents=True, exist_ok=True)
+        for path in (self.root, self.certs, *(self.drive(i) for i in range(1, DRIVES + 1))):
+            private_dir(path)  # the drives hold the objects; others may not even list them
+        (self.certs / "CAs").mkdir(exist_ok=True)
         tls = self.layout.tls_dir
         shutil.copyfile(tls / "server.crt", self.certs / "public.crt")
         shutil.copyfile(tls / "ca.crt", self.certs / "CAs" / "ca.crt")
@@ -110,7 +110,7 @@ class LocalMinio:
         drive = self.drive(i)
         removed = drive.with_name(f"{drive.name}.removed-{time.monotonic_ns()}")
         drive.rename(removed)
-        drive.mkdir()
+        drive.mkdir(mode=0o700)
         shutil.rmtree(removed, ignore_errors=True)
 
     def wait_healed(self, timeout: float = 90) -> bool:

