@@ -260,27 +260,44 @@ app.add_typer(cluster_app, name="cluster")
 @app.command()
 def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
            only: Annotated[list[str] | None, typer.Option("--only", help="a store or check name; repeatable")] = None,
-           report: Annotated[Path | None, typer.Option("--report", help="also write the results: JUnit XML if FILE ends in .xml, else JSON")] = None,
+           report: Annotated[list[Path] | None, typer.Option("--report", help="also write the results (repeatable): HTML if FILE ends in .html, JUnit XML if .xml, else JSON")] = None,
+           history: Annotated[Path | None, typer.Option("--history", help="JSON-lines history to compare with and append to (default: <workdir>/verify-history.jsonl on the local estate)")] = None,
            cert_warn_days: Annotated[int, typer.Option("--cert-warn-days", envvar="ESTATE_CERT_WARN_DAYS", help="warn when a certificate expires within this many days")] = 30,
            cert_fail_days: Annotated[int, typer.Option("--cert-fail-days", envvar="ESTATE_CERT_FAIL_DAYS", help="fail when a certificate expires within this many days")] = 7) -> None:
-    """Run every check against an environment and report what holds, what fails, what is unsupported."""
+    """Run every check against an environment and report what holds, what fails, what is unsupported,
+    and what newly fails or was fixed since the previous run."""
+    import time
+    from datetime import UTC, datetime
+
+    from rich.markup import escape
+
     from checks import Outcome, run_checks, write_report
+    from checks.report import HISTORY_FILE, append_history, compare
     from checks.encryption import set_cert_thresholds
 
     set_cert_thresholds(cert_warn_days, cert_fail_days)
     environment = load_environment(env, workdir)
+    at, t0 = datetime.now(UTC), time.perf_counter()
     results = run_checks(environment, set(only) if only else None)
-    if report is not None:
-        write_report(results, environment.name, report)
+    wall = time.perf_counter() - t0
+    if history is None and environment.workdir is not None:
+        history = environment.workdir / HISTORY_FILE
+    comparison = compare(results, history) if history is not None else None
+    for path in report or []:
+        write_report(results, environment.name, path, at, comparison, wall)
+    if history is not None:
+        append_history(results, environment.name, at, history)
     colour = {Outcome.holds: "green", Outcome.warns: "magenta", Outcome.fails: "red", Outcome.unsupported: "yellow"}
     for r in results:
-        out.print(f"[{colour[r.outcome]}]{r.outcome:<12}[/{colour[r.outcome]}]{r.store:<9}{r.check:<50}{r.detail}",
+        out.print(f"[{colour[r.outcome]}]{r.outcome:<12}[/{colour[r.outcome]}]{r.store:<9}{escape(r.check):<50}{escape(r.detail)}",
                   highlight=False, markup=True)
         for line in r.differences if r.outcome != Outcome.holds else ():
             out.print(f"{'':<21}- {line}", highlight=False, markup=False)
+    for line in comparison.lines() if comparison is not None else ():
+        out.print(line, highlight=False, markup=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
     out.print(f"{counts[Outcome.holds]} hold, {counts[Outcome.warns]} warn, {counts[Outcome.fails]} fail, "
-              f"{counts[Outcome.unsupported]} unsupported on {environment.name}")
+              f"{counts[Outcome.unsupported]} unsupported on {environment.name} in {wall:.1f}s")
     if counts[Outcome.fails]:
         raise typer.Exit(1)
 
@@ -485,6 +502,18 @@ def bench_cluster(
     from estate.cluster.e2e import STACKS
 
     run_cluster_bench(list(stack or STACKS), base_port, out)
+
+
+@bench_app.command("verify")
+def bench_verify(
+    env: EnvOpt = "local",
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="a seeded estate to use as it is (default: a temporary one, seeded)")] = None,
+    base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29400,
+) -> None:
+    """Time the whole verify on a seeded estate: checks one after another, then per-store lanes side by side."""
+    from estate.bench_verify import run_verify_bench
+
+    run_verify_bench(env, workdir, base_port, out)
 
 
 def main() -> None:
