@@ -38,10 +38,10 @@ def _bench(env: Environment, out: Console) -> None:
         upload(env, dest, env.backups.bucket if env.backups else "estate-backups")
         out.print(f"backup uploaded in {time.perf_counter() - t0:.1f}s; timing verify…")
     table = Table(title=f"estate verify on {env.name} (goal < {GOAL_SECONDS:.0f} s)")
-    for col in ("mode", "checks", "seconds", "sum of check seconds", "hold", "warn", "fail", "unsupported"):
+    for col in ("mode", "checks", "seconds", "Σ check s", "hold", "warn", "fail", "unsup."):
         table.add_column(col, justify="left" if col == "mode" else "right")
     walls = {}
-    for mode, concurrent in (("sequential", False), ("per-store lanes, side by side", True)):
+    for mode, concurrent in (("sequential", False), ("store lanes", True)):
         t0 = time.perf_counter()
         results = run_checks(env, concurrent=concurrent)
         walls[mode] = time.perf_counter() - t0

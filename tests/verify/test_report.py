@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from checks import Outcome, Result, write_report
+from checks import Outcome, Result, run_checks, write_report
 from checks.report import append_history, compare
+from estate.environment import Environment
 from estate.local import LocalEstate
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
@@ -110,3 +111,12 @@ def test_verify_cli_writes_every_report_and_compares_with_the_history(local_esta
     assert text.count("<tr class='check'") == 4 and "fixed: postgres: tls round trip" in text
     runs = [json.loads(line) for line in history.read_text().splitlines()]
     assert len(runs) == 2 and runs[1]["outcomes"] == {f"{k}: tls round trip": "holds" for k in ("postgres", "mongo", "nats", "minio")}
+
+
+def test_store_lanes_side_by_side_keep_the_sequential_order(env: Environment) -> None:
+    """The report's order does not depend on which store's lane finished first."""
+    names = {"every server up over TLS", "tls round trip", "plaintext refused"}
+    sequential = run_checks(env, only=names, concurrent=False)
+    concurrent = run_checks(env, only=names, concurrent=True)
+    assert [(r.store, r.check) for r in concurrent] == [(r.store, r.check) for r in sequential]
+    assert len(concurrent) == 12 and {r.outcome for r in concurrent} == {Outcome.holds}
