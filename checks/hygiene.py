@@ -97,9 +97,10 @@ class _Local:
 
 def _loopback(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
 
 
 def _secret_modes(a: StoreAdapter) -> str:
