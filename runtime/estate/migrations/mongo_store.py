@@ -114,6 +114,7 @@ def compare(env, migrations=None) -> Drift:
     """Every difference between the live server and ``migrations`` (all by default), one line each, and
     the declared items the server cannot hold (lacking capability, or recorded as skipped by the ledger)."""
     migrations = migrations or versions.MIGRATIONS
+    declared = declared_state(migrations)
     lacking = set(env.store("mongo").lacks())
     try:
         with adapter(env, "mongo").client(Role.admin) as client:
@@ -121,7 +122,7 @@ def compare(env, migrations=None) -> Drift:
             databases = set(client.list_database_names())
             live = {db: {c["name"]: c for c in client[db].list_collections()} for db in databases}
             indexes = {ns: {ix["name"]: ix for ix in client[c.db][c.name].list_indexes()}
-                       for ns, c in declared_state(migrations).items() if c.name in live.get(c.db, {})}
+                       for ns, c in declared.items() if c.name in live.get(c.db, {})}
     except PyMongoError as exc:
         raise EstateError(f"mongo drift: {first_line(exc)}") from None
     skipped = dict(s.partition(": server lacks ")[::2] for d in ledger.values()
@@ -141,7 +142,7 @@ def compare(env, migrations=None) -> Drift:
             drift.differences.append(f"mongo {LEDGER_NS} {version} checksum: declared {checksum(fn)[:12]}, "
                                      f"live {ledger[version]['checksum'][:12]}")
     missing_dbs = set()
-    for ns, coll in declared_state(migrations).items():
+    for ns, coll in declared.items():
         if coll.db not in databases:
             if coll.db not in missing_dbs:
                 missing_dbs.add(coll.db)
@@ -191,6 +192,8 @@ def _indexes_drift(coll: Collection, info: dict, live: dict[str, dict], supporte
             out.append(f"mongo {coll.ns} index {name} keys: declared {_keys_show(index.keys)}, live {_keys_show(keys)}")
         declared = index.options()
         for option, default in INDEX_OPTIONS:
+            if option in declared and not supported(option, f"{index.label(coll.ns)} {option}"):
+                continue
             want, got = declared.get(option, default), have.get(option, default)
             if option in ("unique", "sparse"):
                 want, got = bool(want), bool(got)

@@ -128,7 +128,7 @@ def _schema_lines(diffs: list, dialect) -> list[str]:
         if isinstance(obj, Table):
             return "present"
         unique = " UNIQUE" if isinstance(obj, UniqueConstraint) or getattr(obj, "unique", False) else ""
-        return f"({', '.join(c.name for c in obj.columns)}){unique}"
+        return f"{obj.name} ({', '.join(c.name for c in obj.columns)}){unique}"
 
     kinds = {"table": "table", "column": "column", "index": "index", "constraint": "unique constraint",
              "fk": "foreign key"}
@@ -146,6 +146,11 @@ def _schema_lines(diffs: list, dialect) -> list[str]:
             continue
         op_, *args = diff
         action, kind = op_.split("_", 1)
+        if kind == "table_comment":  # ("add_table_comment", table, live comment) / ("remove_table_comment", table)
+            table = args[0]
+            declared, live = (table.comment, args[1]) if action == "add" else (None, "present")
+            lines.append(f"postgres table {table.name} comment: declared {_default(declared)}, live {_default(live)}")
+            continue
         obj = args[-1]
         if kind == "table":
             where = f"table {obj.name}"
