@@ -95,19 +95,20 @@ def _pg_app_ddl(a) -> str:
 def _pg_superusers(a) -> str:
     admin = a.store.credential(Role.admin).username
     limited = [a.store.credential(r).username for r in (Role.app, Role.readonly)]
-    problems = []
+    problems, supers = [], set()
     with a.connect(Role.admin) as conn:
         for name, sup, createrole, createdb, bypassrls, replication in conn.execute(
                 "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles "
                 "WHERE rolname NOT LIKE 'pg\\_%' ORDER BY 1"):
             if sup and name != admin:
                 problems.append(f"postgres role {name} superuser: declared no, live yes")
+                supers.add(name)
             if name in limited:
                 for attr, on in (("createrole", createrole), ("createdb", createdb), ("bypassrls", bypassrls),
                                  ("replication", replication)):
                     if on:
                         problems.append(f"postgres role {name} {attr}: declared no, live yes")
-        for name in limited:
+        for name in set(limited) - supers:  # a superuser is a member of every role: said once above
             powerful = [r for (r,) in conn.execute(
                 "SELECT rolname FROM pg_roles WHERE (rolsuper OR rolname = ANY(%s)) AND rolname <> %s "
                 "AND pg_has_role(%s, oid, 'MEMBER') ORDER BY 1", (list(PG_POWERFUL_ROLES), name, name))]

@@ -135,7 +135,7 @@ def nats_server_config(local_estate: LocalEstate, i: int, old: str, new: str):
 
 
 def test_a_nats_server_syncing_lazily_fails_or_warns_when_opted_in(local_estate: LocalEstate, seeded: Environment) -> None:
-    with nats_server_config(local_estate, 2, "sync_interval: always", "sync_interval: 2m"):
+    with nats_server_config(local_estate, 2, "sync_interval: always", "sync_interval: \"2m\""):
         fails_naming(seeded, "nats", NATS_SYNC, "nats nats-2 sync_interval: declared always, live 120s")
         fails_naming(opted_in(seeded, "nats.sync_interval"), "nats", NATS_SYNC,
                      "nats nats-2 sync_interval: declared always, live 120s (opted in as unsafe)", outcome=Outcome.warns)
