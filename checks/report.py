@@ -112,6 +112,8 @@ def html_page(results: list[Result], environment: str, at: datetime, comparison:
              f"<h1>estate verify — {e(environment)}</h1>",
              f"<p>run at {e(at.isoformat(timespec='seconds'))}, {len(results)} checks in {took}</p>",
              "<p class='totals'>" + "".join(f"<span class='{o.value}'>{counts[o]} {e(o.value)}</span>" for o in Outcome) + "</p>"]
+    if failing := [key(r) for r in results if r.outcome == Outcome.fails]:
+        parts.append("<ul id='failing'>" + "".join(f"<li class='FAILS'>FAILS: {e(k)}</li>" for k in failing) + "</ul>")
     if comparison is not None:
         items = [f"<li class='FAILS'>new failure: {e(k)}</li>" for k in comparison.new_failures]
         items += [f"<li class='holds'>fixed: {e(k)}</li>" for k in comparison.fixed]

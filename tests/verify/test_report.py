@@ -42,6 +42,7 @@ def test_html_holds_every_result_and_difference_escaped(tmp_path: Path) -> None:
         for line in r.differences:
             assert f"<li>{html.escape(line)}</li>" in text
     assert "no earlier run in the history" in text
+    assert "<ul id='failing'><li class='FAILS'>FAILS: postgres: declared grants</li></ul>" in text
     assert not re.search(r"(src|href)=", text)  # self-contained: nothing to fetch
 
 
