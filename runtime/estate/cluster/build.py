@@ -5,7 +5,7 @@ k8s.io/kubernetes replaces its ~31 staging modules with local paths. So each ups
 built through a *wrapper* module of our own (the main module): its go.mod requires the upstream
 module, repeats upstream's requirements, turns every local-path replace into the published version
 of that module, keeps the other replaces; its ``cmd/<binary>/`` holds upstream's own ``main``
-file(s). The wrapper's go.mod is generated at build time from the module cache's ``.mod`` file.
+file(s). The wrapper's go.mod is generated at build time from upstream's go.mod in the module cache.
 
 Binaries land in ``~/.cache/estate/bin/<module>-<version>/`` (shared by every clone on the
 machine); how long each cold build took is recorded in ``~/.cache/estate/build-times.json``.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
@@ -23,10 +22,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from estate.errors import EstateError
 from estate.local.binaries import (
-    CACHE_BIN, ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION, Progress, _run,
+    CACHE_BIN, ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION, Progress, _run, go_binary, go_build, go_module_dir,
 )
 
 BUILD_TIMES = CACHE_BIN.parent / "build-times.json"
@@ -95,13 +95,6 @@ def wrapper_go_mod(upstream: dict, wrapper: Wrapper, wrapper_module: str = "esta
     return "\n".join(lines) + "\n"
 
 
-def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if go is None:
-        raise EstateError("no Go toolchain on PATH to build the cluster binaries (install Go or put them in the build cache)")
-    return go
-
-
 def _go_env() -> dict[str, str]:
     return {"GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
 
@@ -111,49 +104,25 @@ def build_jobs() -> int:
     return int(os.environ.get("ESTATE_GO_JOBS", max(1, (os.cpu_count() or 2) // 2)))
 
 
-def _download(go: str, module: str, version: str, cwd: str) -> dict:
-    out = subprocess.run([go, "mod", "download", "-json", f"{module}@{version}"], cwd=cwd, capture_output=True,
-                         text=True, env={**os.environ, **_go_env()})
-    info = json.loads(out.stdout or "{}")
-    if out.returncode != 0 or "Dir" not in info:
-        raise EstateError(f"go mod download {module}@{version} failed: {(info.get('Error') or out.stderr)[:300]}")
-    return info
+def with_heartbeat(run: Callable[[Progress], None], what: str, progress: Progress, every: float = 30.0) -> None:
+    """Call ``run(progress)``; whenever it has been silent for ``every`` seconds (the linker of a
+    100 MiB binary says nothing for minutes), say that it is still at work and for how long."""
+    last, started, done = [time.monotonic()], time.monotonic(), threading.Event()
 
+    def tick(msg: str) -> None:
+        last[0] = time.monotonic()
+        progress(msg)
 
-def go_build_with_progress(argv: list[str], total: int, what: str, progress: Progress, cwd: str,
-                           env: dict[str, str], heartbeat: float = 30.0) -> None:
-    """Run ``go build -v …`` and report each compiled package as ``[n/total]``, and a heartbeat
-    line while the linker (or one big package) runs silently."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=cwd, env={**os.environ, **env})
-    lines: queue.Queue[str | None] = queue.Queue()
+    def beat() -> None:
+        while not done.wait(min(every, 5.0)):
+            if time.monotonic() - last[0] >= every:
+                tick(f"{what}: still building ({time.monotonic() - started:.0f} s; linking or a large package)")
 
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip())
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    done, last, started = 0, "", time.monotonic()
-    while True:
-        try:
-            line = lines.get(timeout=heartbeat)
-        except queue.Empty:
-            progress(f"{what}: [{done}/{total}] still building ({time.monotonic() - started:.0f} s; linking or a large package)")
-            continue
-        if line is None:
-            break
-        if not line:
-            continue
-        last = line
-        if " " not in line and not line.startswith("#"):  # `go build -v` prints one import path per compiled package
-            done += 1
-            progress(f"{what}: [{min(done, total)}/{total}] {line}")
-        else:
-            progress(f"{what}: {line[:200]}")
-    if proc.wait() != 0:
-        raise EstateError(f"{what} failed (exit {proc.returncode}): {last[:300]}")
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        run(tick)
+    finally:
+        done.set()
 
 
 def _record_build_time(key: str, seconds: float, jobs: int) -> None:
@@ -173,38 +142,32 @@ def build_wrapper(wrapper: Wrapper, progress: Progress) -> Path:
     """Build every command of ``wrapper`` into its cache dir (unless all are there); returns the dir."""
     if all((wrapper.cache_dir / b).exists() for b in wrapper.commands):
         return wrapper.cache_dir
-    go, env, jobs = _go(), _go_env(), build_jobs()
+    go, env, jobs = go_binary(), _go_env(), build_jobs()
     name = f"{wrapper.module}@{wrapper.version}"
     started = time.monotonic()
     progress(f"building {', '.join(wrapper.commands)} from {name} (first build takes tens of minutes; "
              f"-p {jobs}; cached in {wrapper.cache_dir})")
     CACHE_BIN.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="estate-wrapper-", dir=CACHE_BIN.parent) as tmp:
-        info = _download(go, wrapper.module, wrapper.version, tmp)
-        upstream = json.loads(subprocess.run([go, "mod", "edit", "-json", info["GoMod"]], capture_output=True,
-                                             text=True, check=True).stdout)
+        source = go_module_dir(go, wrapper.module, wrapper.version, progress, env)
+        upstream = json.loads(subprocess.run([go, "mod", "edit", "-json", str(source / "go.mod")],
+                                             capture_output=True, text=True, check=True).stdout)
         Path(tmp, "go.mod").write_text(wrapper_go_mod(upstream, wrapper))
         for binary, src in wrapper.commands.items():
             dst = Path(tmp, "cmd", binary)
             dst.mkdir(parents=True)
             if src:
-                for f in Path(info["Dir"], src).glob("*.go"):
+                for f in Path(source, src).glob("*.go"):
                     if not f.name.endswith("_test.go"):
                         (dst / f.name).write_text(f.read_text())
             else:
                 (dst / "main.go").write_text(wrapper.main_go[binary])
         _run([go, "mod", "tidy"], f"go mod tidy ({name})", progress, env=env, cwd=tmp)
-        deps = subprocess.run([go, "list", "-deps", "./cmd/..."], cwd=tmp, capture_output=True, text=True,
-                              env={**os.environ, **env})
-        if deps.returncode != 0:
-            raise EstateError(f"go list {name} failed: {deps.stderr.strip()[:300]}")
-        total = len(deps.stdout.split())
         out = Path(tmp, "out")
         out.mkdir()
-        ldflags = " ".join(("-s", "-w", *wrapper.ldflags))
-        argv = ["nice", "-n", "10", go, "build", "-v", "-p", str(jobs), "-trimpath", "-ldflags", ldflags,
-                "-o", str(out) + "/", "./cmd/..."]
-        go_build_with_progress(argv, total, f"go build {name}", progress, cwd=tmp, env=env)
+        args = ["-p", str(jobs), "-trimpath", "-ldflags", " ".join(("-s", "-w", *wrapper.ldflags)), "-o", f"{out}/", "./cmd/..."]
+        what = f"go build {name}"
+        with_heartbeat(lambda tick: go_build(go, args, what, tick, Path(tmp), env), what, progress)
         missing = [b for b in wrapper.commands if not (out / b).exists()]
         if missing:
             raise EstateError(f"go build {name} finished without {', '.join(missing)}")
@@ -226,10 +189,9 @@ def kwok_binary(progress: Progress) -> str:
     return str(build_wrapper(_kwok(), progress) / "kwok")
 
 
-def kwok_module_dir() -> Path:
+def kwok_module_dir(progress: Progress) -> Path:
     """kwok's module source in the module cache (its stage files live under kustomize/stage)."""
-    with tempfile.TemporaryDirectory(prefix="estate-kwok-") as tmp:
-        return Path(_download(_go(), "sigs.k8s.io/kwok", KWOK_VERSION, tmp)["Dir"])
+    return go_module_dir(go_binary(), "sigs.k8s.io/kwok", KWOK_VERSION, progress, _go_env())
 
 
 def etcd_binary(progress: Progress) -> str:

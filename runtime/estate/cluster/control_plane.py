@@ -235,7 +235,7 @@ class Cluster:
         started = []
         for proc in self.processes(binaries):
             if proc.name == "kwok":
-                if stages.write_stage_config(self.stage_file, build.kwok_module_dir() / "kustomize" / "stage",
+                if stages.write_stage_config(self.stage_file, build.kwok_module_dir(progress) / "kustomize" / "stage",
                                              storage_classes()) and proc.running():
                     progress("kwok's stages changed: restarting kwok")
                     proc.stop()

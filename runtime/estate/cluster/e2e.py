@@ -154,7 +154,7 @@ class StackRun:
             raise
 
     def list(self, api_version: str, kind: str, ns: str | None = None) -> list[dict]:
-        return [i.to_dict() for i in self._res(api_version, kind).get(namespace=ns).items]
+        return self._res(api_version, kind).get(namespace=ns).to_dict()["items"]
 
     def wait(self, what: str, check: Callable[[], tuple[bool, str]]) -> str:
         deadline = time.monotonic() + self.timeout
