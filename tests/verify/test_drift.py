@@ -3,6 +3,7 @@ would, makes "matches its declaration" FAIL naming it and `estate migrate --chec
 (changing nothing); taken back, both hold again. A healthy, migrated (twice) and seeded estate has none."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from checks import Outcome, run_checks
 from estate.environment import Environment, Role
 from estate.flows.bot_runner import DURABLE
 from estate.migrations import migrate
+from estate.migrations.nats_store import consumer_config
 from estate.seed.writers import STREAM
 from estate.stores import adapter
 
@@ -121,6 +123,12 @@ POSTGRES = [
     Plant("foreign key ON DELETE", pg(FK.format("RESTRICT")), pg(FK.format("CASCADE")),
           ["postgres table artifacts foreign key on (session_id): declared (session_id) REFERENCES "
            "chat_sessions(id) ON DELETE CASCADE, live (session_id) REFERENCES chat_sessions(id) ON DELETE RESTRICT"]),
+    Plant("unique constraint dropped", pg("ALTER TABLE settings DROP CONSTRAINT uq_settings_key"),
+          pg("ALTER TABLE settings ADD CONSTRAINT uq_settings_key UNIQUE (key)"),
+          ["postgres table settings unique constraint on (key): declared uq_settings_key (key) UNIQUE, live absent"]),
+    Plant("server default", pg("ALTER TABLE chat_sessions ALTER COLUMN is_active SET DEFAULT false"),
+          pg("ALTER TABLE chat_sessions ALTER COLUMN is_active SET DEFAULT true"),
+          ["postgres table chat_sessions column is_active default: declared true, live false"]),
     Plant("GRANT INSERT to readonly", pg("GRANT INSERT ON chat_sessions TO readonly"),
           pg("REVOKE INSERT ON chat_sessions FROM readonly"),
           ["postgres table chat_sessions privileges of readonly: declared SELECT, live INSERT, SELECT"]),
@@ -165,8 +173,13 @@ MONGO = [
     Plant("extra index", mongo("bot_core", "trades", lambda c: c.create_index([("side", 1)])),
           mongo("bot_core", "trades", lambda c: c.drop_index("side_1")),
           ["mongo bot_core.trades index side_1: declared absent, live {side: 1}"]),
-    Plant("collection dropped", mongo("bot_core", "paper_trading_settings", lambda c: c.drop()),
-          mongo("bot_core", "paper_trading_settings", lambda c: c.create_index([("user_id", 1)])),
+    Plant("capped collection replaced by a plain one", mongo("bot_core", "audit_logs", lambda c: (
+        c.rename("audit_logs_aside"), c.database.create_collection("audit_logs"))),
+          mongo("bot_core", "audit_logs", lambda c: (c.drop(), c.database.audit_logs_aside.rename("audit_logs"))),
+          ["mongo bot_core.audit_logs capped: declared (268435456, 1000000), live none",
+           "mongo bot_core.audit_logs index user_id_1_created_at_-1: declared {user_id: 1, created_at: -1}, live absent"]),
+    Plant("collection gone", mongo("bot_core", "paper_trading_settings", lambda c: c.rename("paper_trading_settings_aside")),
+          mongo("bot_core", "paper_trading_settings_aside", lambda c: c.rename("paper_trading_settings")),
           ["mongo bot_core.paper_trading_settings collection: declared present, live absent"]),
 ]
 
@@ -195,6 +208,12 @@ def stream_update(**fields) -> Callable:
     return change
 
 
+def consumer_update(**fields) -> Callable:
+    async def change(js) -> None:
+        await js.add_consumer(STREAM, dataclasses.replace(consumer_config(), **fields))
+    return change
+
+
 def remigrate(kind: str, statuses: set[str]) -> Callable[[Environment], None]:
     """Take drift back with `estate migrate`, which must say it corrected it."""
     def run(env: Environment) -> None:
@@ -210,6 +229,9 @@ NATS = [
           remigrate("nats", {"corrected"}),
           [f"nats stream {STREAM} num_replicas: declared 3, live 1",
            f"nats stream {STREAM} duplicate_window: declared 120, live 30.0"]),
+    Plant("consumer settings", jetstream(consumer_update(ack_wait=30, max_deliver=5)), remigrate("nats", {"corrected"}),
+          [f"nats consumer {STREAM}/{DURABLE} ack_wait: declared 10, live 30.0",
+           f"nats consumer {STREAM}/{DURABLE} max_deliver: declared -1, live 5"]),
     Plant("consumer deleted", jetstream(lambda js: js.delete_consumer(STREAM, DURABLE)), remigrate("nats", {"applied"}),
           [f"nats consumer {STREAM}/{DURABLE}: declared present, live absent"]),
 ]

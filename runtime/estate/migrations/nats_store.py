@@ -67,6 +67,11 @@ def _differences(what: str, fields: tuple[str, ...], live, declared) -> list[str
     return out
 
 
+def _fields(differences: list[str], what: str) -> str:
+    """The differences without the object they are about: ``max_age: declared X, live Y; …``."""
+    return "; ".join(line.removeprefix(f"nats {what} ") for line in differences)
+
+
 def _plain(value):
     return getattr(value, "value", value)  # enums as the server spells them
 
@@ -124,7 +129,7 @@ def migrate(env) -> list[Step]:
                 steps = [Step("nats", f"stream {STREAM} ({len(SUBJECTS)} subjects)", "applied")]
             elif drift := _differences(f"stream {STREAM}", STREAM_FIELDS, have, want):
                 await js.update_stream(want)
-                steps = [Step("nats", f"stream {STREAM}", "corrected", "; ".join(drift))]
+                steps = [Step("nats", f"stream {STREAM}", "corrected", _fields(drift, f"stream {STREAM}"))]
             else:
                 steps = [Step("nats", f"stream {STREAM}", "already applied")]
             if consumer is None:
@@ -132,7 +137,7 @@ def migrate(env) -> list[Step]:
                 steps.append(Step("nats", f"consumer {DURABLE}", "applied"))
             elif drift := _differences(f"consumer {STREAM}/{DURABLE}", CONSUMER_FIELDS, consumer, consumer_config()):
                 await js.add_consumer(STREAM, consumer_config())  # updates a durable's mutable settings
-                steps.append(Step("nats", f"consumer {DURABLE}", "corrected", "; ".join(drift)))
+                steps.append(Step("nats", f"consumer {DURABLE}", "corrected", _fields(drift, f"consumer {STREAM}/{DURABLE}")))
             else:
                 steps.append(Step("nats", f"consumer {DURABLE}", "already applied"))
             return steps
