@@ -119,13 +119,16 @@ def _pg_superusers(a) -> str:
 # --- MinIO -------------------------------------------------------------------------------------------
 
 def _s3_refused(call) -> bool:
-    """Whether MinIO refused ``call()`` for lack of permission (AccessDenied)."""
+    """Whether MinIO refused ``call()`` for lack of permission (AccessDenied); any other error (a wrong
+    key, say) is raised, so it is never mistaken for an accepted attempt."""
     from minio.error import S3Error
 
     try:
         call()
     except S3Error as exc:
-        return exc.code == "AccessDenied"
+        if exc.code == "AccessDenied":
+            return True
+        raise
     return False
 
 
@@ -139,10 +142,10 @@ def _minio_readonly(a) -> str:
         key = f"estate-verify/readonly-{uuid.uuid4().hex}"
         if not _s3_refused(lambda: ro.put_object(bucket, key, io.BytesIO(b"x"), 1)):
             problems.append(f"minio {user} PutObject on {bucket}: declared refused, live accepted")
-            for version in admin.list_objects(bucket, prefix=key, include_version=True):
-                admin.remove_object(bucket, key, version_id=version.version_id)
-        if not _s3_refused(lambda: ro.remove_object(bucket, key)):  # a key that does not exist: nothing lost
+        if not _s3_refused(lambda: ro.remove_object(bucket, key)):  # only the probe key: nothing of value lost
             problems.append(f"minio {user} DeleteObject on {bucket}: declared refused, live accepted")
+        for version in admin.list_objects(bucket, prefix=key, include_version=True):  # what an accepted attempt left
+            admin.remove_object(bucket, key, version_id=version.version_id)
     probe = f"estate-probe-ro-{uuid.uuid4().hex[:8]}"
     if not _s3_refused(lambda: ro.make_bucket(probe)):
         problems.append(f"minio {user} CreateBucket: declared refused, live accepted")
