@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import urllib3
 from minio.commonconfig import ENABLED, Filter
-from minio.error import MinioException, S3Error
+from minio.error import MinioAdminException, MinioException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, NoncurrentVersionExpiration, Rule
 from minio.sseconfig import SSEConfig
 from minio.sseconfig import Rule as SSERule
@@ -160,7 +160,7 @@ def compare(env) -> Drift:
                 continue
             have = live(client, admin, spec.name)
             anonymous = _anonymous(mc, spec.name)
-        except (MinioException, urllib3.exceptions.HTTPError, ValueError) as exc:
+        except (MinioException, MinioAdminException, urllib3.exceptions.HTTPError, ValueError) as exc:
             raise EstateError(f"minio drift {spec.name}: {first_line(exc)}") from None
         drift.differences += [f"{where} {field}: declared {want}, live {have[field]}"
                               for field, want in declared(spec).items() if have[field] != want]

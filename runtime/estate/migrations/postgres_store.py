@@ -10,9 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, ForeignKeyConstraint, Table, UniqueConstraint, create_engine
+from sqlalchemy import Column, ForeignKeyConstraint, Table, UniqueConstraint, create_engine, text
 from sqlalchemy.pool import NullPool
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from estate.environment import Role
 from estate.errors import EstateError, first_line
@@ -93,8 +93,6 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
 def compare(env) -> Drift:
     """The revision against the head, the schema against the models (types, nullability, defaults,
     indexes, unique constraints, foreign keys with ON DELETE) and every grant against the declared ones."""
-    from sqlalchemy import text
-
     head = ScriptDirectory(str(HERE)).get_current_head()
     try:
         with _engine(env).connect() as conn:
@@ -104,8 +102,8 @@ def compare(env) -> Drift:
             grants = conn.execute(text(LIVE_GRANTS)).all()
             objects = conn.execute(text(LIVE_OBJECTS)).all()
             dialect = conn.dialect
-    except OperationalError as exc:
-        raise EstateError(f"postgres drift: {first_line(exc.orig or exc)}") from None
+    except SQLAlchemyError as exc:
+        raise EstateError(f"postgres drift: {first_line(getattr(exc, 'orig', None) or exc)}") from None
     drift = Drift()
     if revision != head:
         drift.differences.append(f"postgres alembic_version revision: declared {head}, live {revision or 'none'}")
