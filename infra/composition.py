@@ -21,12 +21,23 @@ from infra.services import CA_FILE, RuntimeServices, RuntimeServicesArgs
 from infra.storage import StorageClasses
 from infra.stores.base import ClientView, StoreArgs
 
-DURABILITY = {
-    "postgres": "fsync=on, synchronous_commit=on",
-    "mongo": "default write concern w=majority, j=true",
-    "nats": "jetstream sync_interval=always",
-    "minio": "erasure coded, SSE-S3 with KMS",
-}
+def durability(cfg: StackConfig) -> dict[str, Any]:
+    """What verify must find on this stack's servers (estate.durability.Durability, as plain data)."""
+    minio_drives = cfg.minio.replicas * cfg.minio.drives_per_pod
+    return {
+        "postgres": {"synchronous_standby": cfg.postgres.synchronous and cfg.postgres.replicas > 1,
+                     "archive_mode": "on"},
+        "nats": {"sync_interval": "always", "stream_replicas": min(3, cfg.nats.replicas), "stream_storage": "file"},
+        "mongo": {"write_concern": "majority", "journal": True},
+        "minio": {"parity": 2 if minio_drives >= 4 else 0, "drives": minio_drives},
+        "notes": {"minio": "erasure coded, SSE-S3 with KMS"},
+    }
+
+
+def backup_policy(cfg: StackConfig) -> dict[str, Any]:
+    """The backup schedule and its RPO (estate.environment.BackupPolicy, as plain data)."""
+    b = cfg.backups
+    return {"schedule": b.schedule, "interval": b.interval_seconds, "margin": b.margin_minutes * 60, "bucket": b.bucket}
 
 
 class Estate(pulumi.ComponentResource):
@@ -63,7 +74,7 @@ class Estate(pulumi.ComponentResource):
             minio,
         ]
         views: dict[str, ClientView] = {s.kind: s.view for s in stores}
-        self.environment = environment_output(pulumi.get_stack(), ns, pki.ca_pem, views)
+        self.environment = environment_output(pulumi.get_stack(), ns, pki.ca_pem, views, cfg)
         env_secret = "estate-environment"
         k8s.core.v1.Secret(
             f"{name}-environment",
@@ -79,19 +90,20 @@ class Estate(pulumi.ComponentResource):
         self.register_outputs({"environment": self.environment})
 
 
-def environment_output(stack: str, namespace: str, ca_pem: pulumi.Output[str],
-                       views: dict[str, ClientView]) -> pulumi.Output[dict[str, Any]]:
+def environment_output(stack: str, namespace: str, ca_pem: pulumi.Output[str], views: dict[str, ClientView],
+                       cfg: StackConfig) -> pulumi.Output[dict[str, Any]]:
     """The environment model (estate.environment.Environment) as a stack output; passwords stay secret."""
     return pulumi.Output.from_input({
         "name": stack,
         "namespace": namespace,
         "ca_pem": ca_pem,
-        "durability": DURABILITY,
+        "durability": durability(cfg),
+        "backups": backup_policy(cfg),
         "stores": {kind: view.output() for kind, view in views.items()},
     })
 
 
 def in_cluster_file(env: dict[str, Any]) -> str:
     """environment.json as `estate --env in-cluster` reads it, with the CA mounted at CA_FILE."""
-    return json.dumps({"name": env["name"], "ca_file": CA_FILE, "durability": env["durability"], "stores": env["stores"]},
-                      indent=2, sort_keys=True)
+    return json.dumps({"name": env["name"], "ca_file": CA_FILE, "durability": env["durability"],
+                       "backups": env["backups"], "stores": env["stores"]}, indent=2, sort_keys=True)

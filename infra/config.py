@@ -7,10 +7,12 @@ Secrets never live in stack config: every password, key and certificate is gener
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -110,6 +112,23 @@ class Backups(Model):
     schedule: str = Field(description="cron schedule of every store's backup CronJob")
     retention_days: int = Field(ge=1)
     bucket: str = "estate-backups"
+    margin_minutes: int = Field(default=30, ge=0, description="how late a scheduled backup may complete (RPO slack)")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        if not croniter.is_valid(schedule):
+            raise ValueError(f"not a cron schedule: {schedule!r}")
+        return schedule
+
+    @property
+    def interval_seconds(self) -> int:
+        """The longest time between two scheduled backups over a week (the RPO before the margin)."""
+        it = croniter(self.schedule, datetime(2026, 1, 5, tzinfo=timezone.utc))  # a Monday
+        times = [it.get_next(datetime) for _ in range(2)]
+        while times[-1] < times[0] + timedelta(days=7):
+            times.append(it.get_next(datetime))
+        return int(max((b - a).total_seconds() for a, b in zip(times, times[1:])))
 
 
 class Harness(Model):

@@ -4,6 +4,8 @@ Job with `mc`: private, encrypted, versioned, with lifecycle expiry from config.
 expires objects after the stack's backup retention."""
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -13,6 +15,24 @@ from infra.credentials import generated_key_secret
 from infra.stores.base import ClientView, Store, StoreArgs
 
 API, CONSOLE = 9000, 9001
+APP_POLICY = "estate-app"
+# Buckets the harness itself creates and removes as app (probes, load tests, benchmarks)
+APP_SCRATCH_BUCKETS = ("estate-probe", "estate-load", "estate-bench-raw")
+
+
+def app_policy() -> dict:
+    """Least privilege for the app user: objects in every bucket, but no bucket creation, deletion,
+    policy, encryption or versioning change — except on the harness's own scratch buckets."""
+    objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion",
+               "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    listing = ["s3:ListAllMyBuckets", "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
+               "s3:GetBucketLocation"]
+    scratch = [f"arn:aws:s3:::{b}" for b in APP_SCRATCH_BUCKETS] + [f"arn:aws:s3:::{b}/*" for b in APP_SCRATCH_BUCKETS]
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": listing, "Resource": ["arn:aws:s3:::*"]},
+        {"Effect": "Allow", "Action": objects, "Resource": ["arn:aws:s3:::*/*"]},
+        {"Effect": "Allow", "Action": ["s3:*"], "Resource": scratch},
+    ]}
 
 
 def buckets_script(buckets: list[str], expiry: dict[str, int]) -> str:
@@ -24,7 +44,8 @@ def buckets_script(buckets: list[str], expiry: dict[str, int]) -> str:
         'mc admin user add estate "$APP_USER" "$APP_PASSWORD"',
         'mc admin user add estate "$READONLY_USER" "$READONLY_PASSWORD"',
         'mc admin user add estate "$BACKUP_USER" "$BACKUP_PASSWORD"',
-        'mc admin policy attach estate readwrite --user "$APP_USER" || true',
+        f"mc admin policy create estate {APP_POLICY} /etc/estate/buckets/{APP_POLICY}.json",
+        f'mc admin policy attach estate {APP_POLICY} --user "$APP_USER" || true',
         'mc admin policy attach estate readonly --user "$READONLY_USER" || true',
         'mc admin policy attach estate readwrite --user "$BACKUP_USER" || true',
     ]
@@ -91,7 +112,8 @@ class Minio(Store):
         k8s.core.v1.ConfigMap(
             f"{name}-buckets",
             metadata=kx.meta(f"{self.app}-buckets", self.ns, self.app, "store"),
-            data={"buckets.sh": buckets_script([*SEED_BUCKETS, args.backups.bucket], expiry)},
+            data={"buckets.sh": buckets_script([*SEED_BUCKETS, args.backups.bucket], expiry),
+                  f"{APP_POLICY}.json": json.dumps(app_policy(), indent=2)},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.setup_job("buckets", self.container(

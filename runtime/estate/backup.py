@@ -20,6 +20,7 @@ from pathlib import Path
 from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.sse import SseS3
+from minio.sseconfig import Rule, SSEConfig
 
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
@@ -137,6 +138,7 @@ def upload(env: Environment, src: Path, bucket: str = BACKUP_BUCKET) -> str:
     try:
         if not client.bucket_exists(bucket):
             client.make_bucket(bucket)
+            client.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))  # as the stacks declare it
         for path in files:
             client.fput_object(bucket, f"{src.name}/{path.relative_to(src)}", str(path), sse=SseS3())
     except (S3Error, MinioException) as exc:

@@ -1,7 +1,7 @@
 """What an environment declares about durability: the settings each store must have, and which of them
 the environment accepts below that (an explicit opt-in, reported as a warning rather than a failure).
 
-The local estate produces one (``estate.local``), a stack exports one (``DURABILITY`` in infra). The
+The local estate produces one (``estate.local``), a stack exports one (``infra.composition.durability``). The
 older free-text form (``{"postgres": "fsync=on, ..."}``) still loads: its text becomes ``notes`` and
 every store keeps the safe defaults below.
 """

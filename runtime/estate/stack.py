@@ -53,7 +53,7 @@ def environment_from_outputs(stack: str, outputs: dict[str, Any], cache: Path = 
     ca_file.write_text(env.get("ca_pem", ""))
     try:  # the model ignores what clients do not need, such as each store's credentials_secret
         return Environment.model_validate({"name": stack, "ca_file": ca_file, "stores": env["stores"],
-                                           "durability": env.get("durability", {})})
+                                           "durability": env.get("durability", {}), "backups": env.get("backups")})
     except ValidationError as exc:
         raise EstateError(f"stack {stack}: environment output is malformed: {validation_message(exc)}") from None
 

@@ -123,6 +123,13 @@ def test_stack_output_is_the_environment_model(renderings: dict[str, Rendering],
     assert len(env.nats_urls()) == 3
     assert env.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert env.store("mongo").lacks() == []
+    # what verify holds the stack to: hourly backups (RPO 1 h + 30 min), durability from the config
+    assert env.backups is not None and env.backups.rpo.total_seconds() == 3600 + 1800
+    assert env.durability.postgres.synchronous_standby and env.durability.nats.stream_replicas == 3
+    assert env.durability.minio.drives == 8 and env.durability.opt_in_unsafe == []  # 4 pods x 2 drives
+    dev = environment_from_outputs("dev", renderings["dev"].outputs, cache=tmp_path)
+    assert dev.backups.rpo.total_seconds() == 86400 + 1800  # 0 3 * * *
+    assert not dev.durability.postgres.synchronous_standby and dev.durability.nats.stream_replicas == 1
     # every password is the generated one, never empty
     assert all(c.password.get_secret_value().startswith("generated-password-")
                for s in env.stores.values() for c in s.credentials.values())
@@ -133,6 +140,7 @@ def test_in_cluster_environment_file_loads(renderings: dict[str, Rendering]) -> 
     env = Environment.model_validate_json(secret["stringData"]["environment.json"])
     assert str(env.ca_file) == "/etc/estate/ca/ca.crt"
     assert env.store("nats").endpoints[0].host == "nats-0.nats-hl.estate-staging.svc.cluster.local"
+    assert env.backups is not None and env.durability.postgres.synchronous_standby
 
 
 def test_env_reads_a_stack_through_the_pulumi_cli(renderings: dict[str, Rendering], tmp_path) -> None:
@@ -172,3 +180,15 @@ def test_a_bad_storage_prefix_names_the_key(render_changed) -> None:
 
     with pytest.raises(ConfigError, match=r"estate:storage\.namePrefix"):
         render_changed("dev", lambda c: c.update({"estate:storage": {"namePrefix": "Dev_"}}))
+
+
+def test_minio_app_user_gets_the_least_privilege_policy(renderings: dict[str, Rendering]) -> None:
+    """The stacks attach the same `estate-app` policy the local estate uses, not `readwrite`."""
+    from infra.stores.minio import APP_POLICY, app_policy
+
+    for stack, rendering in renderings.items():
+        data = rendering.named("ConfigMap")["minio-buckets"]["data"]
+        assert json.loads(data[f"{APP_POLICY}.json"]) == app_policy(), stack
+        script = data["buckets.sh"]
+        assert f'mc admin policy attach estate {APP_POLICY} --user "$APP_USER"' in script
+        assert 'readwrite --user "$APP_USER"' not in script

@@ -14,11 +14,13 @@ from estate.local import LocalEstate
 
 
 @pytest.fixture(scope="module", autouse=True)
-def stored_backup(local_estate: LocalEstate) -> None:
-    """A healthy estate has a fresh backup in its bucket: `make demo` uploads one before it verifies."""
-    proc = subprocess.run([sys.executable, "-m", "estate", "backup", "--upload", "--workdir",
-                           str(local_estate.layout.workdir)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def healthy(local_estate: LocalEstate) -> None:
+    """A healthy estate as `make demo` leaves it before it verifies: migrated, seeded, and a fresh
+    backup uploaded to its bucket."""
+    for step in (["migrate"], ["seed", "--scale", "1"], ["backup", "--upload"]):
+        proc = subprocess.run([sys.executable, "-m", "estate", *step, "--workdir", str(local_estate.layout.workdir)],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"estate {' '.join(step)}: {proc.stdout}{proc.stderr}"
 
 
 def test_every_check_holds_or_is_reported_unsupported(env: Environment) -> None:

@@ -22,26 +22,9 @@ from estate.local.binaries import ensure_go_tool
 from estate.local.files import private_dir, write_private
 from estate.local.layout import Layout
 from estate.local.process import ServerProcess
+from infra.stores.minio import APP_POLICY, app_policy
 
 DRIVES = 4
-APP_POLICY = "estate-app"
-# Buckets the harness itself creates and removes as app (probes, load tests, benchmarks)
-APP_SCRATCH_BUCKETS = ("estate-probe", "estate-load", "estate-bench-raw")
-
-
-def app_policy() -> dict:
-    """Least privilege for the app user: objects in every bucket, but no bucket creation, deletion,
-    policy, encryption or versioning change — except on the harness's own scratch buckets."""
-    objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion",
-               "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    listing = ["s3:ListAllMyBuckets", "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
-               "s3:GetBucketLocation"]
-    scratch = [f"arn:aws:s3:::{b}" for b in APP_SCRATCH_BUCKETS] + [f"arn:aws:s3:::{b}/*" for b in APP_SCRATCH_BUCKETS]
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": listing, "Resource": ["arn:aws:s3:::*"]},
-        {"Effect": "Allow", "Action": objects, "Resource": ["arn:aws:s3:::*/*"]},
-        {"Effect": "Allow", "Action": ["s3:*"], "Resource": scratch},
-    ]}
 
 
 class LocalMinio:
