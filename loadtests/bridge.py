@@ -43,5 +43,11 @@ class AsyncioBridge:
         with self._lock:
             opened, self._opened = self._opened, []
         for loop, client in opened:
-            loop.run_until_complete(self._close(client))
-            loop.close()
+            # The sockets belong to the native thread that made them (and its gevent hub): closing
+            # them from here may find that hub gone; the connection is closed either way.
+            loop.set_exception_handler(lambda *_: None)
+            try:
+                loop.run_until_complete(self._close(client))
+                loop.close()
+            except (ValueError, RuntimeError):
+                pass

@@ -156,11 +156,28 @@ def load(
     seconds: Annotated[float, typer.Option("--seconds", help="measured seconds per run")] = 10,
     goals_file: Annotated[Path | None, typer.Option("--goals", help="YAML of per-store goals")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the load data afterwards")] = False,
+    profile: Annotated[str | None, typer.Option("--profile", help="the platform's flows: smoke|baseline|peak|soak or a YAML path")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="with --profile: a Locust master and N worker processes")] = 0,
+    during: Annotated[str | None, typer.Option("--during", help="with --profile: failover:postgres|nats|minio mid-run")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="with --profile: where reports go (default .estate-load/<time>-<profile>)")] = None,
+    reconcile_dir: Annotated[Path | None, typer.Option("--reconcile", help="reconcile a run kept with --keep again (then clean it up unless --keep)")] = None,
 ) -> None:
-    """Locust campaigns per store: 1 user then N; throughput, p95 and scaling against goals."""
+    """Campaigns of the platform's flows (--profile) with SLO gates, reconciliation and reports; or, without
+    --profile, Locust campaigns per store: 1 user then N; throughput, p95 and scaling against goals."""
     import tempfile
 
     from estate import load as lt
+
+    if profile or reconcile_dir:
+        from estate.load_cli import profile_campaign, rereconcile
+
+        if reconcile_dir:
+            failed = rereconcile(load_environment(env, workdir), reconcile_dir, keep, out)
+        else:
+            failed = profile_campaign(load_environment(env, workdir), env, workdir, profile, workers, during, run_dir, keep, out, _progress)
+        if failed:
+            raise typer.Exit(1)
+        return
     from estate.local.files import write_private
     from estate.stores import KINDS
 

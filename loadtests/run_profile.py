@@ -1,0 +1,123 @@
+"""Run one profile campaign of the platform's flows in library mode; reports go to the run directory.
+
+    python -m loadtests.run_profile --profile smoke.yaml --run-dir DIR --run-id OID [--workers N]
+
+Without workers one gevent process runs every user. With ``--workers N`` this process is the Locust
+master and starts N worker processes with the command line the Pulumi stacks give their worker pods
+(``locust -f loadtests/locustfile.py --worker --master-host …``), on this machine. Writes Locust's CSV
+(``locust_stats.csv``, ``locust_stats_history.csv`` with every operation, failures, exceptions) and HTML
+report, and ``summary.json``; workers add their ledgers and timelines (``ledger-PID.jsonl``,
+``timeline-PID.json``). `estate load --profile` starts it, then judges, reconciles and plots.
+"""
+from __future__ import annotations
+
+import loadtests.flows as flows  # noqa: I001  first: patches gevent before anything else
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gevent
+import locust
+from locust import argument_parser
+from locust.env import Environment
+from locust.html import get_html_report
+from locust.runners import STATE_STOPPED
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
+
+from estate.load_profile import load_profile
+from loadtests.shape import ProfileShape
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+WORKERS_READY_TIMEOUT = 60
+
+
+def options(args: list[str]):
+    parser = argument_parser.get_empty_argument_parser()
+    argument_parser.setup_parser_arguments(parser)
+    locust.events.init_command_line_parser.fire(parser=parser)
+    return parser.parse_args(args)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_workers(n: int, port: int, run_dir: Path) -> list[subprocess.Popen]:
+    cmd = [str(Path(sys.executable).with_name("locust")), "-f", str(LOCUSTFILE), "--worker",
+           "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return [subprocess.Popen(cmd, stdout=open(run_dir / f"worker-{i}.log", "w"), stderr=subprocess.STDOUT)
+            for i in range(n)]
+
+
+def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
+    profile = load_profile(profile_path)
+    opts = options(["--headless", "-u", str(profile.users), "-r", str(profile.spawn_rate),
+                    "--estate-profile", str(profile_path), "--estate-run-id", run_id, "--estate-run-dir", str(run_dir)])
+    for flow, cls in flows.FLOW_USERS.items():
+        cls.weight = profile.weights.get(flow, 0)
+    classes = [c for c in flows.FLOW_USERS.values() if c.weight > 0]
+    shape = ProfileShape(profile)
+    env = Environment(user_classes=classes, shape_class=shape, events=locust.events, parsed_options=opts)
+    procs: list[subprocess.Popen] = []
+    if workers:
+        port = free_port()
+        runner = env.create_master_runner("127.0.0.1", port)
+        procs = start_workers(workers, port, run_dir)
+        deadline = time.monotonic() + WORKERS_READY_TIMEOUT
+        while len(runner.clients.ready) < workers:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"{len(runner.clients.ready)} of {workers} Locust workers connected")
+            gevent.sleep(0.2)
+    else:
+        runner = env.create_local_runner()
+    csv = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
+    writers = [gevent.spawn(csv.stats_writer), gevent.spawn(stats_history, runner)]
+    started = time.time()
+    runner.start_shape()
+    hard_stop = time.monotonic() + profile.duration_s + 120
+    while runner.state != STATE_STOPPED and runner.shape_greenlet is not None and time.monotonic() < hard_stop:
+        gevent.sleep(0.5)
+    runner.quit()
+    ended = time.time()
+    gevent.sleep(1.2)  # one more CSV write with the final figures
+    gevent.killall(writers)
+    csv.close_files()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    (run_dir / "report.html").write_text(get_html_report(env, show_download_link=False))
+    seconds = max(ended - started, 1e-9)
+    ops = {name: {"type": method, "requests": e.num_requests, "failures": e.num_failures, "rps": e.num_requests / seconds,
+                  **{f"p{int(q * 100)}_ms": e.get_response_time_percentile(q) for q in (0.5, 0.95, 0.99)}}
+           for (name, method), e in env.stats.entries.items() if e.num_requests}
+    summary = {"profile": profile.name, "run_id": run_id, "workers": workers, "started": started, "ended": ended,
+               "seconds": seconds, "operations": ops, "shape": shape.outcome,
+               "errors": [f"{e.method} {e.name}: {e.error}" for e in env.stats.errors.values()][:20],
+               "exceptions": [x["msg"] for x in runner.exceptions.values()][:5]}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--profile", type=Path, required=True)
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--workers", type=int, default=0)
+    args = p.parse_args(argv)
+    run(args.profile, args.run_dir, args.run_id, args.workers)
+    os._exit(0)  # pymongo/nats helper threads must not hold the process open
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Profile campaigns of the platform's flows: gates fail a run that misses them, reconciliation catches a
+planted gap, reports are written, and --workers spreads users over several processes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from estate.environment import Environment, Role
+from estate.errors import EstateError
+from estate.load_profile import load_profile, shipped
+from estate.seed.generate import BUCKET_AI_ARTIFACTS
+from estate.stores import adapter
+
+
+
+def write_profile(path: Path, **overrides) -> Path:
+    """The smoke profile with ``overrides``."""
+    path.write_text(yaml.safe_dump(load_profile("smoke").model_dump(mode="json") | overrides))
+    return path
+
+
+def test_shipped_profiles_load_and_bad_ones_name_the_key(tmp_path: Path) -> None:
+    assert {"smoke", "baseline", "peak", "soak"} <= set(shipped())
+    for name in shipped():
+        assert load_profile(name).max_requests > 0  # every campaign stops by itself
+    assert load_profile("peak").steps is not None
+    bad = tmp_path / "bad.yaml"
+    for text, needle in (("users: many", "users"), ("weights: {chat: 1, kafka: 2}", "kafka"),
+                         ("gates: {'*': {p95_ms: -1}}", "gates.*.p95_ms"), ("colour: blue", "colour")):
+        bad.write_text(yaml.safe_dump(load_profile("smoke").model_dump(mode="json") | yaml.safe_load(text)))
+        with pytest.raises(EstateError, match=needle) as exc:
+            load_profile(bad)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(EstateError, match="no profile 'nope'"):
+        load_profile("nope")
+
+
+def test_clean_smoke_campaign_passes_writes_reports_and_cleans_up(seeded: Environment, load_cli, tmp_path: Path) -> None:
+    proc = load_cli("--profile", "smoke", "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "passed: 0 gate(s) missed, 0 reconciliation gap(s)" in proc.stdout
+    run = tmp_path / "run"
+    for name in ("report.html", "locust_stats.csv", "locust_stats_history.csv", "timeline.png", "summary.json"):
+        assert (run / name).stat().st_size > 0, name
+    summary = json.loads((run / "summary.json").read_text())
+    for op in ("chat: append messages", "chat: attach artifact", "custom bot: submitted → visible",
+               "backtest: put result", "trades: insert"):
+        assert summary["operations"][op]["requests"] > 0, op
+    history = (run / "locust_stats_history.csv").read_text()
+    assert "custom bot: submitted → visible" in history  # every operation over time, not just the total
+    with adapter(seeded, "postgres").connect(Role.app) as conn:
+        left = conn.execute("SELECT count(*) FROM chat_sessions WHERE user_id = %s", (summary["run_id"],)).fetchone()[0]
+    assert left == 0  # the run's data is gone again
+
+
+def test_impossible_gate_fails_the_run(seeded: Environment, load_cli, tmp_path: Path) -> None:
+    profile = write_profile(tmp_path / "strict.yaml", duration_s=4, gates={"*": {"p95_ms": 0.001}})
+    proc = load_cli("--profile", str(profile), "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "p95" in proc.stdout and "> 0.001 ms" in proc.stdout and "FAILED" in proc.stdout
+
+
+def test_reconciliation_reports_a_planted_gap(seeded: Environment, load_cli, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = load_cli("--profile", "smoke", "--run-dir", str(run), "--keep")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run_id = json.loads((run / "summary.json").read_text())["run_id"]
+    try:
+        with adapter(seeded, "mongo").client(Role.app) as mongo:
+            bot = mongo["bot_runner"]["bots"].find_one({"user_id": run_id})
+            mongo["bot_runner"]["bots"].delete_one({"_id": bot["_id"]})  # an event without its effect
+        with adapter(seeded, "postgres").connect(Role.app) as conn:
+            key = conn.execute("SELECT a.file_path FROM artifacts a JOIN chat_sessions s ON s.id = a.session_id "
+                               "WHERE s.user_id = %s LIMIT 1", (run_id,)).fetchone()[0]
+        minio = adapter(seeded, "minio").client(Role.app)
+        for v in minio.list_objects(BUCKET_AI_ARTIFACTS, prefix=key, include_version=True):
+            minio.remove_object(BUCKET_AI_ARTIFACTS, v.object_name, version_id=v.version_id)  # a row without its object
+        proc = load_cli("--reconcile", str(run), "--keep")
+        assert proc.returncode == 1, proc.stdout
+        assert f"bot {bot['_id']}: 0 documents in bot_runner.bots" in proc.stdout
+        assert f"object {BUCKET_AI_ARTIFACTS}/{key} missing" in proc.stdout
+    finally:
+        load_cli("--reconcile", str(run))  # and clean the run up
+
+
+def test_workers_run_users_in_several_processes(seeded: Environment, load_cli, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = load_cli("--profile", "smoke", "--run-dir", str(run), "--workers", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    per_pid = {p.stem: sum(row[2] for row in json.loads(p.read_text())) for p in run.glob("timeline-*.json")}
+    assert len(per_pid) == 2 and all(n > 0 for n in per_pid.values()), per_pid  # two worker processes, each ran requests
+    assert "Locust processes that ran users: 2" in proc.stdout
