@@ -59,11 +59,14 @@ def plot(tl: dict[str, dict[int, list]], path: Path, title: str, fault: tuple[fl
 
     t0 = min((s for per in tl.values() for s in per), default=0)
     fig, (ax_rps, ax_p95) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
-    for name, per_second in sorted(tl.items()):
-        seconds = sorted(per_second)
-        xs = [s - t0 for s in seconds]
-        ax_rps.plot(xs, [per_second[s][0] for s in seconds], label=name, linewidth=1.2)
-        ax_p95.plot(xs, [_pct(per_second[s][2], 0.95) for s in seconds], label=name, linewidth=1.2)
+    t1 = max((s for per in tl.values() for s in per), default=0)
+    colours = plt.get_cmap("tab20").colors
+    for i, (name, per_second) in enumerate(sorted(tl.items())):
+        seconds = range(t0, t1 + 1)  # a second without requests is 0 req/s and no p95 (a gap in the line)
+        style = {"label": name, "linewidth": 1.2, "color": colours[i % len(colours)], "marker": ".", "markersize": 3}
+        ax_rps.plot([s - t0 for s in seconds], [per_second.get(s, (0,))[0] for s in seconds], **style)
+        ax_p95.plot([s - t0 for s in seconds],
+                    [_pct(per_second[s][2], 0.95) if s in per_second else math.nan for s in seconds], **style)
     if fault:
         for ax in (ax_rps, ax_p95):
             ax.axvspan(fault[0] - t0, fault[1] - t0, color="red", alpha=0.12, label=fault[2])
