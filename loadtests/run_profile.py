@@ -35,6 +35,7 @@ from loadtests.shape import ProfileShape
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 WORKERS_READY_TIMEOUT = 60
+STOP_TIMEOUT = 40
 
 
 def options(args: list[str]):
@@ -65,7 +66,9 @@ def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
         cls.weight = profile.weights.get(flow, 0)
     classes = [c for c in flows.FLOW_USERS.values() if c.weight > 0]
     shape = ProfileShape(profile)
-    env = Environment(user_classes=classes, shape_class=shape, events=locust.events, parsed_options=opts)
+    # stop_timeout: a stopping user finishes its task (a half-done flow would be a gap of our own making)
+    env = Environment(user_classes=classes, shape_class=shape, events=locust.events, parsed_options=opts,
+                      stop_timeout=STOP_TIMEOUT)
     procs: list[subprocess.Popen] = []
     if workers:
         port = free_port()
@@ -80,7 +83,9 @@ def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
         runner = env.create_local_runner()
     csv = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     writers = [gevent.spawn(csv.stats_writer), gevent.spawn(stats_history, runner)]
+    flows.base.seeded()  # look the seeded ids up once, before the clock starts
     started = time.time()
+    (run_dir / "started").write_text(str(started))  # a fault fired mid-run counts from here
     runner.start_shape()
     hard_stop = time.monotonic() + profile.duration_s + 120
     while runner.state != STATE_STOPPED and runner.shape_greenlet is not None and time.monotonic() < hard_stop:

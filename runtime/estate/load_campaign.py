@@ -98,10 +98,13 @@ class BotRunners:
                 proc.kill()
 
 
-def _drill(fault: Fault, workdir: Path, environment: Environment, delay: float) -> None:
+def _drill(fault: Fault, workdir: Path, environment: Environment, run_dir: Path, delay: float) -> None:
     from estate import failover
     from estate.local import LocalEstate
 
+    deadline = time.monotonic() + 120
+    while not (run_dir / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the users start once Locust (and its workers) are up
     time.sleep(delay)
     fault.start = time.time()
     try:
@@ -132,11 +135,11 @@ def run_campaign(environment: Environment, env_name: str, workdir: Path, profile
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                         env={**os.environ, "ESTATE_ENVIRONMENT_FILE": str(env_file)})
                 if fault:
-                    drill = threading.Thread(target=_drill, args=(fault, workdir, environment, profile.duration_s * FAULT_AT),
+                    drill = threading.Thread(target=_drill, args=(fault, workdir, environment, run_dir, profile.duration_s * FAULT_AT),
                                              daemon=True)
                     drill.start()
                 try:
-                    rc = proc.wait(timeout=profile.duration_s + 300)
+                    rc = proc.wait(timeout=profile.duration_s + 400)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     rc = "timeout"

@@ -93,3 +93,18 @@ def test_workers_run_users_in_several_processes(seeded: Environment, load_cli, t
     per_pid = {p.stem: sum(row[2] for row in json.loads(p.read_text())) for p in run.glob("timeline-*.json")}
     assert len(per_pid) == 2 and all(n > 0 for n in per_pid.values()), per_pid  # two worker processes, each ran requests
     assert "Locust processes that ran users: 2" in proc.stdout
+
+
+def test_campaign_during_a_postgres_failover_reports_the_window_and_loses_nothing(seeded: Environment, load_cli,
+                                                                                   tmp_path: Path) -> None:
+    profile = write_profile(tmp_path / "fault.yaml", duration_s=20, gates={"*": {"max_error_rate": 1.0}})
+    proc = load_cli("--profile", str(profile), "--run-dir", str(tmp_path / "run"), "--during", "failover:postgres")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "during the fault" in proc.stdout and "failover:postgres" in proc.stdout
+    assert ", 0 lost," in proc.stdout  # the drill's ledger: no acknowledged write lost
+    assert "0 reconciliation gap(s)" in proc.stdout  # nor any the flows acknowledged
+
+
+def test_during_names_a_known_fault(load_cli, tmp_path: Path) -> None:
+    proc = load_cli("--profile", "smoke", "--during", "failover:kafka")
+    assert proc.returncode != 0 and "failover:postgres|nats|minio" in proc.stderr and "Traceback" not in proc.stderr
