@@ -46,7 +46,11 @@ def bootstrap() -> None:
 @app.command()
 def up(workdir: WorkdirOpt = Path(".estate"), base_port: BasePortOpt = None) -> None:
     """Start the local estate (idempotent) and wait until every server is healthy."""
-    report = LocalEstate(workdir, base_port).up(_progress)
+    estate = LocalEstate(workdir, base_port)
+    report = estate.up(_progress)
+    if estate.layout.link is not None:
+        out.print(f"data in {estate.layout.workdir} ({estate.layout.link} links to it: the postgres user "
+                  "cannot enter a directory above it)")
     if report.started:
         out.print(f"started {', '.join(report.started)} in {report.seconds:.1f}s")
     if report.already_running:
