@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,24 @@ def test_a_pod_the_api_server_cannot_create_fails_the_run(cluster: Cluster, monk
     assert not r.ok
     assert any("Deployment planted 0/" in f for f in r.failures), r.failures
     assert r.leftovers == []  # the run still tore the stack down
+
+
+def test_a_render_that_differs_each_time_fails_the_re_apply(cluster: Cluster, monkeypatch) -> None:
+    """Planted defect: an annotation that changes on every render (a timestamp) — what would make
+    every `pulumi up` update objects for nothing. The re-apply check must name the object."""
+    real = e2e.rendered_objects
+
+    def drifting(stack: str, stack_path=None):
+        objects = real(stack, stack_path)
+        cm = next(o for o in objects if o["kind"] == "ConfigMap")
+        cm["metadata"].setdefault("annotations", {})["rendered-at"] = str(time.monotonic_ns())
+        return objects
+
+    monkeypatch.setattr(e2e, "rendered_objects", drifting)
+    r = e2e.StackRun("dev", cluster.kubeconfig, print, timeout=60).run()
+    assert any("ConfigMap estate-dev/" in line and "metadata.annotations" in line for line in r.reapply), r.reapply
+    assert any(f.startswith("re-applying the same render changed") for f in r.failures)
+    assert r.leftovers == []
 
 
 def test_down_keeps_data_and_destroy_deletes_it(cluster: Cluster) -> None:

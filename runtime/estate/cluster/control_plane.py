@@ -257,14 +257,14 @@ class Cluster:
 
     def ensure_nodes(self, count: int, progress: Progress, timeout: float = 60) -> None:
         """Create ``count`` kwok nodes (kwok-node-0 …) unless present, and wait until they are Ready."""
-        from estate.cluster.client import core
+        from estate.cluster.client import core, dynamic
 
-        api = core(self.kubeconfig)
-        have = {n.metadata.name for n in api.list_node().items}
+        have = {n.metadata.name for n in core(self.kubeconfig).list_node().items}
+        nodes = dynamic(self.kubeconfig).resources.get(api_version="v1", kind="Node")
         for i in range(count):
             name = f"kwok-node-{i}"
             if name not in have:
-                api.create_node(fake_node(name))
+                nodes.create(body=fake_node(name))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(n.ready for n in self.nodes()):
