@@ -3,8 +3,8 @@ real API server, its controllers and kwok's fake nodes make of them.
 
 Per stack, one at a time (the stacks' StorageClass names are cluster-wide): server-side apply of
 every object the engine would send (secrets included) with one field manager; every workload
-Ready, every claim Bound, every Job and a Job made from each CronJob Complete; a dry-run and a real
-re-apply of the same render change nothing; a config change (StatefulSet replicas and limits)
+Ready, every claim Bound, every Job and a Job made from each CronJob Complete; the stack rendered
+again changes nothing (a server-side dry run, then a real re-apply); a config change (StatefulSet replicas and limits)
 applies in place (same uids); a change the API server refuses (a StatefulSet's claim size) is
 reported in one line; deleting the namespace and the stack's StorageClasses leaves nothing behind.
 """
@@ -212,7 +212,7 @@ class StackRun:
         try:
             self.first_apply(objects)
             self.jobs_and_cronjobs(objects)
-            self.reapply(objects)
+            self.reapply(rendered_objects(self.stack))  # the program run again, as a second `pulumi up` would
             self.update_and_refuse()
         except EstateError as exc:
             r.failures.append(str(exc))
@@ -276,10 +276,10 @@ class StackRun:
         return meta.get("uid"), meta.get("generation"), ours
 
     def reapply(self, objects: list[dict]) -> None:
-        """The same render again: a server-side dry run differs from nothing live, and the real
-        re-apply leaves our managed fields, generations and uids as they were."""
+        """The stack rendered again: a server-side dry run of it differs from nothing live, and the
+        real re-apply leaves our managed fields, generations and uids as they were."""
         r = self.result
-        self.progress(f"{self.stack}: re-applying the same render (dry run, then for real)")
+        self.progress(f"{self.stack}: rendering again and re-applying (dry run, then for real)")
         before = {key_of(o): self.get(key_of(o)) for o in objects}
         dry, refused = self.apply_all(objects, dry_run=True)
         r.reapply += [f"dry run refused: {line}" for line in refused]
