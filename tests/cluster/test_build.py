@@ -13,10 +13,13 @@ UPSTREAM = {
     "Module": {"Path": "k8s.io/kubernetes"},
     "Go": "1.24.0",
     "Godebug": [{"Key": "default", "Value": "go1.24"}],
-    "Require": [{"Path": "github.com/spf13/cobra", "Version": "v1.8.1"}, {"Path": "k8s.io/api", "Version": "v0.0.0"}],
+    "Require": [{"Path": "github.com/spf13/cobra", "Version": "v1.8.1"}, {"Path": "k8s.io/api", "Version": "v0.0.0"},
+                {"Path": "k8s.io/client/v2", "Version": "v2.305.21"}],
     "Replace": [
         {"Old": {"Path": "k8s.io/api"}, "New": {"Path": "./staging/src/k8s.io/api"}},
         {"Old": {"Path": "example.com/forked", "Version": "v1.0.0"}, "New": {"Path": "example.com/fork", "Version": "v1.0.1"}},
+        {"Old": {"Path": "k8s.io/never-depend-on-me"}, "New": {"Path": "./FORBIDDEN_DEPENDENCY"}},
+        {"Old": {"Path": "k8s.io/client/v2"}, "New": {"Path": "../client/v2"}},
     ],
 }
 WRAPPER = Wrapper("k8s.io/kubernetes", "v1.33.13", "v0.33.13", {"kube-apiserver": "cmd/kube-apiserver"})
@@ -29,8 +32,10 @@ def test_local_replaces_become_published_versions_and_the_rest_is_kept() -> None
     assert "go 1.24.0" in lines and "godebug default=go1.24" in lines
     assert "k8s.io/kubernetes v1.33.13" in lines and "github.com/spf13/cobra v1.8.1" in lines
     assert "k8s.io/api => k8s.io/api v0.33.13" in lines
+    assert "k8s.io/client/v2 => k8s.io/client/v2 v2.305.21" in lines  # the version upstream requires, where real
     assert "example.com/forked v1.0.0 => example.com/fork v1.0.1" in lines
     assert "./staging" not in mod
+    assert "never-depend-on-me" not in mod  # a fence for a module upstream does not require is dropped
 
 
 def test_a_replace_that_cannot_be_translated_is_refused() -> None:

@@ -39,7 +39,7 @@ class Wrapper:
 
     module: str
     version: str
-    local_version: str  # the version a local-path replace (./staging/src/…, ../api) stands for
+    local_version: str  # the version a local-path replace (./staging/src/…) stands for where upstream requires v0.0.0
     commands: dict[str, str]  # binary -> upstream package dir to copy main files from, or "" for `main_go`
     ldflags: tuple[str, ...] = ()
     main_go: dict[str, str] = field(default_factory=dict)  # binary -> a main.go of our own
@@ -81,13 +81,16 @@ def wrapper_go_mod(upstream: dict, wrapper: Wrapper, wrapper_module: str = "esta
     lines += [f"\t{r['Path']} {r['Version']}" for r in upstream.get("Require") or []]
     lines.append(")")
     replaces = []
+    required = {r["Path"]: r["Version"] for r in upstream.get("Require") or []}
     for r in upstream.get("Replace") or []:
         old, new = r["Old"], r["New"]
         old_s = old["Path"] + (f" {old['Version']}" if old.get("Version") else "")
         if new.get("Version"):
             replaces.append(f"\t{old_s} => {new['Path']} {new['Version']}")
         elif new["Path"].startswith((".", "/")):  # a local path inside upstream's repository
-            replaces.append(f"\t{old_s} => {old['Path']} {wrapper.local_version}")
+            if old["Path"] in required:  # others only fence modules off (etcd's ./FORBIDDEN_DEPENDENCY)
+                version = required[old["Path"]]  # etcd requires its siblings' real versions; kubernetes says v0.0.0
+                replaces.append(f"\t{old_s} => {old['Path']} {wrapper.local_version if version == 'v0.0.0' else version}")
         else:
             raise EstateError(f"{wrapper.module}: cannot translate replace {old_s} => {new['Path']}")
     if replaces:
