@@ -17,11 +17,11 @@ from estate.cluster.control_plane import Cluster
 def run_cluster_bench(stacks: list[str], base_port: int, out: Console) -> None:
     progress = lambda msg: out.print(f"[dim]· {msg}[/dim]", highlight=False)  # noqa: E731
     binaries = build.ensure_all(progress)  # builds (and records the time) if not cached yet
-    builds = Table(title="cold build of the control plane (recorded in " + str(build.BUILD_TIMES) + ")")
-    for col in ("module", "minutes", "go -p", "cores", "when"):
+    builds = Table(title=f"cold builds, as recorded when they ran ({build.BUILD_TIMES})")
+    for col in ("module", "min", "go -p", "cores", "when (UTC)"):
         builds.add_column(col)
     for module, t in build.build_times().items():
-        builds.add_row(module, f"{t['seconds'] / 60:.1f}", str(t["jobs"]), str(t["cores"]), t["at"])
+        builds.add_row(module, f"{t['seconds'] / 60:.1f}", str(t["jobs"]), str(t["cores"]), t["at"][:16].replace("T", " "))
     out.print(builds)
 
     root = Path(tempfile.mkdtemp(prefix="estate-bench-cluster-", dir="/tmp"))
@@ -40,8 +40,8 @@ def run_cluster_bench(stacks: list[str], base_port: int, out: Console) -> None:
         start.add_row("warm", f"{time.monotonic() - t0:.1f}", "data present: processes started, nodes Ready")
         out.print(start)
 
-        per_stack = Table(title="per stack on the local cluster (seconds)")
-        for col in ("stack", "objects", "render", "apply", "Ready+Bound", "update", "teardown", "total", "result"):
+        per_stack = Table(title="per stack, seconds (ready: workloads Ready and claims Bound; delete: namespace and StorageClasses gone)")
+        for col in ("stack", "objs", "render", "apply", "ready", "update", "delete", "total", "result"):
             per_stack.add_column(col)
         for stack in stacks:
             r = e2e.StackRun(stack, cluster.kubeconfig, progress).run()
