@@ -8,7 +8,6 @@ admin's, 0600), ``kubeconfigs/`` (one per component), ``etcd/`` (the data), ``kw
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import ssl
 import time

@@ -10,7 +10,6 @@ reported in one line; deleting the namespace and the stack's StorageClasses leav
 """
 from __future__ import annotations
 
-import copy
 import re
 import tempfile
 import time
