@@ -189,7 +189,7 @@ class Cluster:
         p = self.ports
         return {
             "etcd": lambda: _etcd_health(self),
-            "kube-apiserver": lambda: self._https_ok(p.apiserver, "/readyz"),
+            "kube-apiserver": lambda: self._https_ok(p.apiserver, "/readyz"),  # includes the bootstrap RBAC roles
             "kube-controller-manager": lambda: self._https_ok(p.controller_manager, "/healthz", verify=False),
             "kube-scheduler": lambda: self._https_ok(p.scheduler, "/healthz", verify=False),
             "kwok": lambda: self._https_ok(p.kwok, "/healthz"),
@@ -244,15 +244,8 @@ class Cluster:
             proc.start()
             proc.wait_healthy(self._probe(proc.name), timeout=90)
             started.append(proc.name)
-            if proc.name == "kube-apiserver":
-                self._wait_rbac(proc)
         self.ensure_nodes(nodes, progress)
         return started, time.monotonic() - t0
-
-    def _wait_rbac(self, apiserver: ServerProcess) -> None:
-        """The API server is ready only once its bootstrap RBAC roles exist (it reports so in readyz)."""
-        apiserver.wait_healthy(lambda: self._https_ok(self.ports.apiserver, "/readyz/poststarthook/rbac/bootstrap-roles"),
-                               timeout=60)
 
     def ensure_nodes(self, count: int, progress: Progress, timeout: float = 60) -> None:
         """Create ``count`` kwok nodes (kwok-node-0 …) unless present, and wait until they are Ready."""
