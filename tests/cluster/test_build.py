@@ -22,7 +22,7 @@ UPSTREAM = {
         {"Old": {"Path": "k8s.io/client/v2"}, "New": {"Path": "../client/v2"}},
     ],
 }
-WRAPPER = Wrapper("k8s.io/kubernetes", "v1.33.13", "v0.33.13", {"kube-apiserver": "cmd/kube-apiserver"})
+WRAPPER = Wrapper("kubernetes", "k8s.io/kubernetes", "v1.33.13", "v0.33.13", {"kube-apiserver": "cmd/kube-apiserver"})
 
 
 def test_local_replaces_become_published_versions_and_the_rest_is_kept() -> None:

@@ -37,6 +37,7 @@ KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 class Wrapper:
     """One upstream module built through a wrapper module: which commands, with which flags."""
 
+    name: str  # the cache directory is <name>-<version>
     module: str
     version: str
     local_version: str  # the version a local-path replace (./staging/src/…) stands for where upstream requires v0.0.0
@@ -46,14 +47,14 @@ class Wrapper:
 
     @property
     def cache_dir(self) -> Path:
-        return CACHE_BIN / f"{self.module.rsplit('/', 1)[-1]}-{self.version}"
+        return CACHE_BIN / f"{self.name}-{self.version}"
 
 
 def _kubernetes() -> Wrapper:
     major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
     stamp = "k8s.io/component-base/version"
     return Wrapper(
-        "k8s.io/kubernetes", KUBERNETES_VERSION, "v0." + KUBERNETES_VERSION.split(".", 1)[1],
+        "kubernetes", "k8s.io/kubernetes", KUBERNETES_VERSION, "v0." + KUBERNETES_VERSION.split(".", 1)[1],
         {b: f"cmd/{b}" for b in KUBE_BINARIES},
         ldflags=(f"-X {stamp}.gitVersion={KUBERNETES_VERSION}", f"-X {stamp}.gitMajor={major}",
                  f"-X {stamp}.gitMinor={minor}", f"-X {stamp}.gitTreeState=clean"),
@@ -61,13 +62,13 @@ def _kubernetes() -> Wrapper:
 
 
 def _kwok() -> Wrapper:
-    return Wrapper("sigs.k8s.io/kwok", KWOK_VERSION, KWOK_VERSION, {"kwok": "cmd/kwok"})
+    return Wrapper("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, KWOK_VERSION, {"kwok": "cmd/kwok"})
 
 
 def _etcd() -> Wrapper:
     main = ('package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
             "func main() { etcdmain.Main(os.Args) }\n")
-    return Wrapper("go.etcd.io/etcd/server/v3", ETCD_VERSION, ETCD_VERSION, {"etcd": ""}, main_go={"etcd": main})
+    return Wrapper("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, ETCD_VERSION, {"etcd": ""}, main_go={"etcd": main})
 
 
 def wrapper_go_mod(upstream: dict, wrapper: Wrapper, wrapper_module: str = "estate.local/build") -> str:
