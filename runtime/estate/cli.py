@@ -277,6 +277,10 @@ from estate.cluster.cli import cluster_app  # noqa: E402
 
 app.add_typer(cluster_app, name="cluster")
 
+from estate.image.cli import image_app  # noqa: E402
+
+app.add_typer(image_app, name="image")
+
 
 @app.command()
 def verify(env: EnvOpt = "local", workdir: WorkdirOpt = Path(".estate"),
