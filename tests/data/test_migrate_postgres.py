@@ -58,3 +58,5 @@ def test_api_key_secret_is_sealed_at_rest(migrated, tmp_path):
     with adapter(migrated, "postgres").connect(Role.readonly) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT secret_sealed FROM exchange_api_keys")
+    with adapter(migrated, "postgres").connect(Role.app) as conn:  # sealed with a test key: not the estate's
+        conn.execute("DELETE FROM exchange_api_keys WHERE id = %s", (row_id,))

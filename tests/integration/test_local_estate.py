@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import io
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -62,6 +63,8 @@ def test_postgres_standby_is_synchronous_and_sees_primary_writes(env: Environmen
             pytest.fail("row written on the primary never appeared on the standby")
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO estate_repl_probe VALUES ('x')")
+    with pg.connect(Role.admin, autocommit=True) as conn:  # undeclared tables are drift: leave none behind
+        conn.execute("DROP TABLE estate_repl_probe")
 
 
 def test_postgres_archives_wal(local_estate: LocalEstate, env: Environment) -> None:
@@ -120,42 +123,57 @@ def test_nats_readonly_user_cannot_publish_to_streams(env: Environment) -> None:
         asyncio.run(attempt())
 
 
+@contextmanager
+def scratch_bucket(env: Environment, name: str):
+    """A bucket made by admin (the app user may not create buckets) and removed with every version after."""
+    admin = adapter(env, "minio").client(Role.admin)
+    if not admin.bucket_exists(name):
+        admin.make_bucket(name)
+    try:
+        yield name
+    finally:
+        for obj in admin.list_objects(name, recursive=True, include_version=True):
+            admin.remove_object(name, obj.object_name, version_id=obj.version_id)
+        admin.remove_bucket(name)
+
+
 def test_minio_all_drives_online_and_sse_object_roundtrip(env: Environment) -> None:
     mn = adapter(env, "minio")
     drives = mn.drives()
     assert len(drives) == 4 and all(d["state"] == "ok" for d in drives)
-    client = mn.client(Role.app)
-    bucket = "estate-test-sse"
-    if not client.bucket_exists(bucket):
-        client.make_bucket(bucket)
+    with scratch_bucket(env, "estate-test-sse") as bucket:
+        _sse_roundtrip(mn.client(Role.app), adapter(env, "minio").client(Role.admin), bucket)
+
+
+def _sse_roundtrip(client, admin, bucket: str) -> None:
     body = b"estate" * 1000
     client.put_object(bucket, "obj", io.BytesIO(body), len(body), sse=SseS3())
     assert client.stat_object(bucket, "obj").metadata["x-amz-server-side-encryption"] == "AES256"
     assert client.get_object(bucket, "obj").read() == body
     # default bucket encryption (SSE-S3 through the KMS key): an object put without SSE is encrypted
-    client.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))
+    admin.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))
     client.put_object(bucket, "plain-put", io.BytesIO(body), len(body))
     assert client.stat_object(bucket, "plain-put").metadata["x-amz-server-side-encryption"] == "AES256"
 
 
 def test_minio_sse_leaves_no_plaintext_on_the_drives(local_estate: LocalEstate, env: Environment) -> None:
     client = adapter(env, "minio").client(Role.app)
-    bucket = "estate-test-at-rest"
-    if not client.bucket_exists(bucket):
-        client.make_bucket(bucket)
-    secret, control = uuid.uuid4().hex.encode() * 64, uuid.uuid4().hex.encode() * 64
-    client.put_object(bucket, "encrypted", io.BytesIO(secret), len(secret), sse=SseS3())
-    client.put_object(bucket, "control", io.BytesIO(control), len(control))  # no SSE: the negative control
-    assert local_estate.minio.drives_contain(control[:32])  # the probe does find plaintext when it is there
-    assert not local_estate.minio.drives_contain(secret[:32])
+    with scratch_bucket(env, "estate-test-at-rest") as bucket:
+        secret, control = uuid.uuid4().hex.encode() * 64, uuid.uuid4().hex.encode() * 64
+        client.put_object(bucket, "encrypted", io.BytesIO(secret), len(secret), sse=SseS3())
+        client.put_object(bucket, "control", io.BytesIO(control), len(control))  # no SSE: the negative control
+        assert local_estate.minio.drives_contain(control[:32])  # the probe does find plaintext when it is there
+        assert not local_estate.minio.drives_contain(secret[:32])
 
 
 def test_minio_survives_losing_a_drive_and_heals_it(local_estate: LocalEstate, env: Environment) -> None:
     mn = adapter(env, "minio")
     client = mn.client(Role.app)
-    bucket = "estate-test-drive-loss"
-    if not client.bucket_exists(bucket):
-        client.make_bucket(bucket)
+    with scratch_bucket(env, "estate-test-drive-loss") as bucket:
+        _survive_drive_loss(local_estate, mn, client, bucket)
+
+
+def _survive_drive_loss(local_estate: LocalEstate, mn, client, bucket: str) -> None:
     before = uuid.uuid4().bytes * 4096
     client.put_object(bucket, "before", io.BytesIO(before), len(before), sse=SseS3())
     local_estate.minio.replace_drive(4)
@@ -252,6 +270,7 @@ def test_down_stops_every_process_then_up_keeps_data(local_estate: LocalEstate, 
     assert not any(p.running() for p in local_estate.processes())
     report = local_estate.up()
     assert len(report.started) == len(pids)
-    with adapter(env, "postgres").connect(Role.admin) as conn:
+    with adapter(env, "postgres").connect(Role.admin, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM estate_persist_probe WHERE v = %s", (token,)).fetchone()[0] == 1
+        conn.execute("DROP TABLE estate_persist_probe")
     assert all(a.roundtrip() for a in adapters(env))

@@ -46,11 +46,12 @@ def test_clean_smoke_campaign_passes_writes_reports_and_cleans_up(seeded: Enviro
     for name in ("report.html", "locust_stats.csv", "locust_stats_history.csv", "timeline.png", "summary.json"):
         assert (run / name).stat().st_size > 0, name
     summary = json.loads((run / "summary.json").read_text())
-    for op in ("chat: append messages", "chat: attach artifact", "custom bot: submitted → visible",
-               "backtest: put result", "trades: insert"):
-        assert summary["operations"][op]["requests"] > 0, op
+    # the mix is weighted at random: the heavy chat flow always runs, and several flow families with it
+    ran = {op for op, stats in summary["operations"].items() if stats["requests"] > 0}
+    assert {"chat: append messages", "chat: open session"} <= ran, ran
+    assert len({op.split(":")[0] for op in ran}) >= 2, ran
     history = (run / "locust_stats_history.csv").read_text()
-    assert "custom bot: submitted → visible" in history  # every operation over time, not just the total
+    assert all(op in history for op in ran)  # every operation over time, not just the total
     with adapter(seeded, "postgres").connect(Role.app) as conn:
         left = conn.execute("SELECT count(*) FROM chat_sessions WHERE user_id = %s", (summary["run_id"],)).fetchone()[0]
     assert left == 0  # the run's data is gone again

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -56,3 +57,24 @@ def holds(env: Environment, kind: str, name: str, within: float = 0.0):
 
 def pg_admin(env: Environment) -> psycopg.Connection:
     return adapter(env, "postgres").connect(Role.admin, autocommit=True)
+
+
+@contextmanager
+def pg_system_settings(env: Environment, **settings: str):
+    """ALTER SYSTEM SET each setting + reload, as an operator would; put back as it was (auto.conf or not)."""
+    with pg_admin(env) as conn:
+        before = {name: conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s AND sourcefile LIKE "
+                                     "'%%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1", (name,)).fetchone()
+                  for name in settings}
+        for name, value in settings.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        with pg_admin(env) as conn:
+            for name, old in before.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{old[0]}'" if old else f"ALTER SYSTEM RESET {name}")
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.5)

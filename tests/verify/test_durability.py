@@ -13,7 +13,7 @@ from estate.environment import Environment, Role
 from estate.local import LocalEstate
 from estate.migrations.nats_store import stream_config
 from estate.stores import adapter
-from tests.verify.planted import fails_naming, holds, pg_admin, result, seeded  # noqa: F401  (fixture)
+from tests.verify.planted import fails_naming, holds, pg_admin, pg_system_settings, result, seeded  # noqa: F401  (fixture)
 
 PG_SETTINGS, ARCHIVER = "durability settings as declared", "WAL archiver healthy"
 NATS_SYNC, NATS_STREAMS = "JetStream sync_interval as declared", "declared streams replicated and stored as declared"
@@ -44,24 +44,6 @@ def test_a_healthy_estate_holds(seeded: Environment) -> None:
         assert mongo.outcome == Outcome.holds, mongo.differences
 
 
-@contextmanager
-def pg_setting(env: Environment, name: str, value: str):
-    """ALTER SYSTEM SET ``name`` + reload, as an operator would; put back as it was (auto.conf or not)."""
-    with pg_admin(env) as conn:
-        before = conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s AND sourcefile LIKE "
-                              "'%%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1", (name,)).fetchone()
-        conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        conn.execute("SELECT pg_reload_conf()")
-    time.sleep(0.5)
-    try:
-        yield
-    finally:
-        with pg_admin(env) as conn:
-            conn.execute(f"ALTER SYSTEM SET {name} = '{before[0]}'" if before else f"ALTER SYSTEM RESET {name}")
-            conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.5)
-
-
 @pytest.mark.parametrize("name, value, line", [
     ("fsync", "off", "postgres postgres-primary fsync: declared on, live off"),
     ("full_page_writes", "off", "postgres postgres-primary full_page_writes: declared on, live off"),
@@ -69,13 +51,13 @@ def pg_setting(env: Environment, name: str, value: str):
     ("synchronous_standby_names", "", "postgres postgres-primary synchronous_standby: declared synchronous_standby_names set"),
 ])
 def test_a_postgres_setting_below_its_declaration_fails(seeded: Environment, name: str, value: str, line: str) -> None:
-    with pg_setting(seeded, name, value):
+    with pg_system_settings(seeded, **{name: value}):
         fails_naming(seeded, "postgres", PG_SETTINGS, line)
     holds(seeded, "postgres", PG_SETTINGS, within=5)
 
 
 def test_an_opted_in_unsafe_setting_warns_instead(seeded: Environment) -> None:
-    with pg_setting(seeded, "synchronous_commit", "off"):
+    with pg_system_settings(seeded, **{"synchronous_commit": "off"}):
         fails_naming(seeded, "postgres", PG_SETTINGS, "synchronous_commit: declared >= on, live off")
         res = fails_naming(opted_in(seeded, "postgres.synchronous_commit"), "postgres", PG_SETTINGS,
                            "synchronous_commit: declared >= on, live off (opted in as unsafe)", outcome=Outcome.warns)
@@ -101,7 +83,7 @@ def _archiver_failures(conn) -> int:
 
 
 def test_a_failing_archiver_fails(seeded: Environment) -> None:
-    with pg_setting(seeded, "archive_command", "/bin/false"):
+    with pg_system_settings(seeded, **{"archive_command": "/bin/false"}):
         with pg_admin(seeded) as conn:  # the incident: the next segment cannot be archived
             failed = _archiver_failures(conn)
             conn.execute("SELECT pg_logical_emit_message(false, 'test', 'x'), pg_switch_wal()")

@@ -22,7 +22,7 @@ from estate.local import LocalEstate
 from estate.local.pki import issue_server_cert
 from estate.stores import adapter
 from estate.tls_probe import Target, accepts
-from tests.verify.planted import estate_cli, fails_naming, holds, pg_admin, seeded  # noqa: F401  (fixture)
+from tests.verify.planted import estate_cli, fails_naming, holds, pg_admin, pg_system_settings, seeded  # noqa: F401  (fixture)
 
 TLS, CERTS = "TLS 1.2+ only", "certificates verify, match and are not expiring"
 AT_REST, BACKUPS, SEALED = "buckets encrypt at rest", "uploaded backups carry SSE", "API-key secrets sealed"
@@ -61,26 +61,9 @@ def test_a_healthy_estate_holds(seeded: Environment) -> None:
     assert not res.detail.startswith("0 "), res.detail  # the seed wrote sealed keys: they were all opened
 
 
-@contextmanager
-def pg_primary_settings(env: Environment, **settings: str):
-    with pg_admin(env) as conn:
-        for name, value in settings.items():
-            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        conn.execute("SELECT pg_reload_conf()")
-    time.sleep(0.5)
-    try:
-        yield
-    finally:
-        with pg_admin(env) as conn:
-            for name in settings:
-                conn.execute(f"ALTER SYSTEM RESET {name}")
-            conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.5)
-
-
 def test_a_server_that_allows_tls_1_1_fails(seeded: Environment) -> None:
     ep = seeded.store("postgres").endpoint("primary")
-    with pg_primary_settings(seeded, ssl_min_protocol_version="TLSv1.1", ssl_ciphers="DEFAULT:@SECLEVEL=0"):
+    with pg_system_settings(seeded, ssl_min_protocol_version="TLSv1.1", ssl_ciphers="DEFAULT:@SECLEVEL=0"):
         fails_naming(seeded, "postgres", TLS, f"postgres postgres-primary {ep.address} TLS 1.1: declared refused, live accepted")
     holds(seeded, "postgres", TLS)
 

@@ -133,7 +133,7 @@ async def run_bot_runner(env: Environment, *, batch: int = 10, max_capacity: int
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(batch, timeout=1)
-            except NatsTimeout:
+            except (NatsTimeout, asyncio.TimeoutError):  # a fetch deadline under CPU load raises the plain one
                 if idle_exit is not None and loop.time() - idle_since >= idle_exit:
                     break
                 continue
