@@ -1,0 +1,26 @@
+"""`estate image save` tars import into containerd as a kubelet node runs them (`ctr -n k8s.io images
+import`; pods with imagePullPolicy: Never): here the containerd the private Docker engine runs."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from estate.image import engine
+from estate.image.save import containerd_import, save
+
+
+@pytest.mark.parametrize("which", ["harness", "postgres"])
+def test_saved_tar_imports_into_containerd(docker_client, images: dict, which: str, tmp_path: Path) -> None:
+    socket = engine.containerd_socket()
+    if not socket.exists():
+        pytest.fail(f"no containerd socket at {socket}: the private engine (estate image engine up) runs one", pytrace=False)
+    tar = save(docker_client, images[which], tmp_path, print)
+    name = images[which]
+    try:
+        listed = containerd_import(tar, socket)
+        assert f"docker.io/{name}" in listed or name in listed, listed
+    finally:
+        subprocess.run(["ctr", "--address", str(socket), "-n", "k8s.io", "images", "rm", name, f"docker.io/{name}"],
+                       capture_output=True)
