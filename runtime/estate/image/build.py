@@ -30,6 +30,7 @@ REPOSITORIES = {"harness": "estate", "postgres": "estate-postgres"}
 PACKAGE_SOURCE = ("pyproject.toml", "runtime", "infra", "checks", "loadtests")
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def default_tag() -> str:
@@ -113,7 +114,7 @@ def _follow(chunks, which: str, progress: Progress) -> tuple[int, int]:
     for chunk in chunks:
         if "error" in chunk:
             raise EstateError(f"{which} image build failed at step {step}/{total}: {chunk['error'].strip()[:300]}")
-        for line in chunk.get("stream", "").splitlines():
+        for line in ANSI.sub("", chunk.get("stream", "")).splitlines():
             line = line.strip()
             if m := STEP.match(line):
                 step, total = m.group(1), int(m.group(2))
