@@ -16,7 +16,7 @@ from estate.flows.bot_runner import ACK_WAIT_SECONDS, DURABLE, SUBJECT
 from estate.migrations import Drift, Step
 from estate.seed.writers import STREAM
 from estate.stores import adapter
-from estate.stores.nats import add_stream
+from estate.stores.nats import add_stream, retrying
 
 SUBJECTS = ["custom-bot.submitted", "custom-bot.approved", "custom-bot.declined",
             "custom-bot.awaiting-human-review", "custom-bot.analysis-failed",
@@ -79,11 +79,11 @@ def _plain(value):
 async def _live(js):
     """(stream config or None, consumer config or None)."""
     try:
-        stream = (await js.stream_info(STREAM)).config
+        stream = (await retrying(lambda: js.stream_info(STREAM), f"reading stream {STREAM}")).config
     except NotFoundError:
         return None, None
     try:
-        return stream, (await js.consumer_info(STREAM, DURABLE)).config
+        return stream, (await retrying(lambda: js.consumer_info(STREAM, DURABLE), f"reading consumer {DURABLE}")).config
     except NotFoundError:
         return stream, None
 
@@ -128,15 +128,16 @@ def migrate(env) -> list[Step]:
                 await add_stream(js, want)
                 steps = [Step("nats", f"stream {STREAM} ({len(SUBJECTS)} subjects)", "applied")]
             elif drift := _differences(f"stream {STREAM}", STREAM_FIELDS, have, want):
-                await js.update_stream(want)
+                await retrying(lambda: js.update_stream(want), f"updating stream {STREAM}")
                 steps = [Step("nats", f"stream {STREAM}", "corrected", _fields(drift, f"stream {STREAM}"))]
             else:
                 steps = [Step("nats", f"stream {STREAM}", "already applied")]
             if consumer is None:
-                await js.add_consumer(STREAM, consumer_config())
+                await retrying(lambda: js.add_consumer(STREAM, consumer_config()), f"creating consumer {DURABLE}")
                 steps.append(Step("nats", f"consumer {DURABLE}", "applied"))
             elif drift := _differences(f"consumer {STREAM}/{DURABLE}", CONSUMER_FIELDS, consumer, consumer_config()):
-                await js.add_consumer(STREAM, consumer_config())  # updates a durable's mutable settings
+                await retrying(lambda: js.add_consumer(STREAM, consumer_config()),  # updates a durable's mutable settings
+                               f"updating consumer {DURABLE}")
                 steps.append(Step("nats", f"consumer {DURABLE}", "corrected", _fields(drift, f"consumer {STREAM}/{DURABLE}")))
             else:
                 steps.append(Step("nats", f"consumer {DURABLE}", "already applied"))

@@ -42,14 +42,15 @@ async def _publish_once_ready(js: Any, subject: str, payload: bytes, wait: float
 
 
 async def retrying(call: Callable[[], Awaitable[T]], what: str, wait: float = 30.0) -> T:
-    """Await ``call()``, again while JetStream is "temporarily unavailable" (its meta group electing a
-    leader, as after start-up or when a server dies)."""
+    """Await ``call()``, again while JetStream is "temporarily unavailable" or its API does not answer in
+    time (its meta group electing a leader, as after start-up, a restart or when a server dies). Only
+    for calls that are safe to repeat: reads, and creates/updates to a declared configuration."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
         try:
             return await call()
-        except nats.js.errors.ServiceUnavailableError:
+        except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
             if loop.time() > deadline:
                 raise EstateError(f"nats: JetStream stayed unavailable for {wait:.0f}s ({what})") from None
             await asyncio.sleep(0.25)
