@@ -144,11 +144,14 @@ def test_a_backup_copied_up_without_sse_fails(local_estate: LocalEstate, seeded:
     holds(seeded, "minio", BACKUPS)
     client = adapter(seeded, "minio").client(Role.admin)
     key = "by-hand/manifest.json"
-    client.put_object("estate-backups", key, io.BytesIO(b"{}"), 2)  # `mc cp` without --encrypt
+    # the bucket encrypts by default, so an operator has to switch that off too before `mc cp` without --encrypt
+    client.delete_bucket_encryption("estate-backups")
     try:
+        client.put_object("estate-backups", key, io.BytesIO(b"{}"), 2)
         fails_naming(seeded, "minio", BACKUPS, f"minio object estate-backups/{key} encryption: declared SSE, live none")
     finally:
         client.remove_object("estate-backups", key)
+        client.set_bucket_encryption("estate-backups", SSEConfig(Rule.new_sse_s3_rule()))
     holds(seeded, "minio", BACKUPS)
 
 
