@@ -17,12 +17,14 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"
   initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
     --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 >/dev/null
-  server_opts=("${@:2}")
-  pg_ctl -D "$PGDATA" -w -o "$(printf '%q ' "${server_opts[@]}") -c listen_addresses='' -p 5432" start >/dev/null
+  echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"  # as the official image (a config_file may override)
+  server_opts=""
+  if [ $# -gt 1 ]; then server_opts="$(printf '%q ' "${@:2}")"; fi
+  pg_ctl -D "$PGDATA" -w -o "$server_opts -c listen_addresses='' -p 5432" start >/dev/null
   export PGHOST=/var/run/postgresql PGPORT=5432
   if [ "$POSTGRES_DB" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-      --set db="$POSTGRES_DB" -c 'CREATE DATABASE :"db"' >/dev/null
+    echo 'CREATE DATABASE :"db"' | psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+      --set db="$POSTGRES_DB" >/dev/null
   fi
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in

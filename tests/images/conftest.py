@@ -50,8 +50,8 @@ def images(docker_client: docker.DockerClient) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def running(docker_client: docker.DockerClient, images: dict[str, str]) -> Iterator[dict[str, testinfra.host.Host]]:
     """A harness container idling and a PostgreSQL container initialised and serving, as testinfra hosts."""
-    harness = docker_client.containers.run(images["harness"], ["sleep", "infinity"], detach=True, remove=True)
-    postgres = docker_client.containers.run(images["postgres"], detach=True, remove=True,
+    harness = docker_client.containers.run(images["harness"], ["sleep", "infinity"], detach=True)
+    postgres = docker_client.containers.run(images["postgres"], detach=True,
                                             environment={"POSTGRES_PASSWORD": "test-only-password",
                                                          "POSTGRES_DB": "the0_ai"},
                                             ports={"5432/tcp": ("127.0.0.1", None)})
@@ -60,4 +60,4 @@ def running(docker_client: docker.DockerClient, images: dict[str, str]) -> Itera
                "postgres": testinfra.get_host(f"docker://{postgres.id}"), "postgres_container": postgres}
     finally:
         for c in (harness, postgres):
-            c.stop(timeout=5)
+            c.remove(force=True)

@@ -42,7 +42,7 @@ def test_backup_cronjob_command_uploads_to_the_backup_bucket(docker_client, imag
     mounted.mkdir()
     (mounted / "ca.crt").write_bytes(env.ca_file.read_bytes())
     in_cluster = env.model_copy(update={"ca_file": Path("/etc/estate/environment/ca.crt"), "workdir": None})
-    (mounted / "environment.json").write_text(in_cluster.model_dump_json())
+    (mounted / "environment.json").write_text(in_cluster.dump_json())
     for f in (mounted, *mounted.iterdir()):
         f.chmod(0o500 if f.is_dir() else 0o400)
         os.chown(f, 999, 999)
@@ -64,10 +64,12 @@ def test_backup_cronjob_command_uploads_to_the_backup_bucket(docker_client, imag
 
 
 def test_verify_local_from_the_container_holds(docker_client, images, healthy: LocalEstate) -> None:
-    # The operator's view of the host: host network and processes, the work dir at its own path, as the
-    # user who owns its secrets (root's 0600 files on this machine; the image's default user is 999).
+    # The operator's view of the host: its network, processes and users (the servers run as the host's
+    # postgres user), the work dir at its own path, as the user who owns its secrets (root's 0600 files on
+    # this machine; the image's default user is 999).
     wd = str(healthy.layout.workdir)
+    host_users = {f: {"bind": f, "mode": "ro"} for f in ("/etc/passwd", "/etc/group")}
     status, logs = _run(docker_client, images["harness"], ["estate", "verify", "--env", "local", "--workdir", wd],
-                        pid_mode="host", user="0", volumes={wd: {"bind": wd, "mode": "rw"}})
+                        pid_mode="host", user="0", volumes={wd: {"bind": wd, "mode": "rw"}, **host_users})
     assert status == 0, logs
     assert "0 fail" in logs, logs

@@ -47,10 +47,15 @@ def extra_ca_certs(directory: Path = EXTRA_CA_DIR) -> str:
     return "".join(p.read_text() for p in sorted(directory.rglob("*.crt")) if p.is_file())
 
 
+# Pinned under the test extra but imported by `estate verify` itself (checks/hygiene.py).
+RUNTIME_EXTRAS = ("pytest-testinfra",)
+
+
 def requirements(pyproject: Path = REPO / "pyproject.toml") -> str:
     """The pinned runtime dependencies of pyproject.toml, one per line."""
-    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    return "".join(f"{d}\n" for d in deps)
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = [d for d in project["optional-dependencies"]["test"] if d.split("==")[0] in RUNTIME_EXTRAS]
+    return "".join(f"{d}\n" for d in [*project["dependencies"], *extras])
 
 
 def context(which: str, dest: Path) -> Path:
