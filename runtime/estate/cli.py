@@ -541,6 +541,16 @@ def bench_verify(
     run_verify_bench(env, workdir, base_port, out)
 
 
+@bench_app.command("image")
+def bench_image(
+    cold_base: Annotated[bool, typer.Option("--cold-base/--cached-base", help="bootstrap the Debian base again (about a minute)")] = True,
+) -> None:
+    """Build times of the images (Debian base from packages, each image without cache, a cached rebuild) and sizes."""
+    from estate.bench_image import run_image_bench
+
+    run_image_bench(cold_base, out)
+
+
 def main() -> None:
     try:
         app()
