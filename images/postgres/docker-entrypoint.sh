@@ -17,7 +17,9 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"
   initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
     --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 >/dev/null
-  echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"  # as the official image (a config_file may override)
+  # As the official image: every address, SCRAM from anywhere (the stacks' config_file and hba_file override).
+  echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   server_opts=""
   if [ $# -gt 1 ]; then server_opts="$(printf '%q ' "${@:2}")"; fi
   pg_ctl -D "$PGDATA" -w -o "$server_opts -c listen_addresses='' -p 5432" start >/dev/null
