@@ -5,7 +5,7 @@ VENV := .venv
 ESTATE := $(VENV)/bin/estate
 STAMP := $(VENV)/.installed
 
-.PHONY: install bootstrap demo test bench down destroy clean e2e
+.PHONY: install bootstrap demo test bench down destroy clean e2e images
 
 install: $(STAMP)
 
@@ -61,6 +61,13 @@ e2e: install
 	$(ESTATE) cluster up
 	$(ESTATE) cluster e2e
 	$(VENV)/bin/python -m pytest -m e2e tests/cluster
+
+# The harness and PostgreSQL images on a private Docker engine (installed and started when missing),
+# then docker-save tars in images/dist for `ctr -n k8s.io images import` on a node.
+images: bootstrap
+	scripts/docker-engine.sh
+	$(ESTATE) image build
+	$(ESTATE) image save
 
 bench: bootstrap
 	$(ESTATE) bench up
