@@ -64,7 +64,7 @@ class Estate(pulumi.ComponentResource):
 
         def store_args(section: Any) -> StoreArgs:
             return StoreArgs(namespace=ns, cfg=section, ha=cfg.ha, protect=cfg.protect, pki=pki, backups=cfg.backups,
-                             storage=cfg.storage)
+                             storage=cfg.storage, image_pull_policy=cfg.image_pull_policy)
 
         minio = Minio(f"{name}-minio", store_args(cfg.minio), opts=after_ns)
         stores = [
@@ -83,9 +83,10 @@ class Estate(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(self.environment.apply(lambda e: {"environment.json": in_cluster_file(e)})),
             opts=after_ns,
         )
-        RuntimeServices(f"{name}-services", RuntimeServicesArgs(ns, cfg.services, views), opts=after_ns)
-        Operations(f"{name}-operations", OperationsArgs(ns, cfg.backups, cfg.harness, cfg.locust, views, env_secret),
-                   opts=after_ns)
+        RuntimeServices(f"{name}-services", RuntimeServicesArgs(ns, cfg.services, views, cfg.image_pull_policy),
+                        opts=after_ns)
+        Operations(f"{name}-operations", OperationsArgs(ns, cfg.backups, cfg.harness, cfg.locust, views, env_secret,
+                                                        cfg.image_pull_policy), opts=after_ns)
         NetworkPolicies(f"{name}-network", ns, {s: c.port for s, c in cfg.services.items()}, opts=after_ns)
         self.register_outputs({"environment": self.environment})
 

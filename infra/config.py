@@ -149,6 +149,8 @@ class StackConfig(Model):
 
     namespace: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     kubernetes_version: str = Field(pattern=r"^1\.[0-9]+$")
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field(
+        "IfNotPresent", description="Never on a node whose images were imported (`estate image save`), not pulled")
     ha: bool
     protect: bool = False
     storage: Storage = Field(default_factory=Storage)

@@ -45,6 +45,7 @@ class OperationsArgs:
     locust: Locust
     stores: dict[str, ClientView]
     environment_secret: str
+    image_pull_policy: str = "IfNotPresent"
 
 
 class Operations(pulumi.ComponentResource):
@@ -72,7 +73,7 @@ class Operations(pulumi.ComponentResource):
                           ["/bin/bash", "-c", f"set -eo pipefail; . /etc/estate/backup/{store}"], env,
                           (store, "minio"), [ca, {"name": "scripts", "configMap": {"name": "estate-backup"}}],
                           [ca_mount, {"name": "scripts", "mountPath": "/etc/estate/backup", "readOnly": True}])
-        env_volume = {"name": "environment", "secret": {"secretName": args.environment_secret, "defaultMode": 0o400}}
+        env_volume = {"name": "environment", "secret": {"secretName": args.environment_secret, "defaultMode": 0o440}}  # group: fsGroup 999
         env_mount = {"name": "environment", "mountPath": ENV_DIR, "readOnly": True}
         harness_env = [{"name": "ESTATE_ENVIRONMENT_FILE", "value": f"{ENV_DIR}/environment.json"}]
         self._cronjob("estate-verify", args.harness.verify_schedule, args.harness.image,
@@ -99,6 +100,7 @@ class Operations(pulumi.ComponentResource):
             "containers": [{
                 "name": app,
                 "image": image,
+                "imagePullPolicy": self.args.image_pull_policy,
                 "command": command,
                 "env": env,
                 "resources": kx.resources(res),

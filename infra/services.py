@@ -79,6 +79,7 @@ class RuntimeServicesArgs:
     namespace: str
     services: dict[str, ServiceConfig]
     stores: dict[str, ClientView]
+    image_pull_policy: str = "IfNotPresent"
 
 
 class RuntimeServices(pulumi.ComponentResource):
@@ -109,6 +110,7 @@ class RuntimeServices(pulumi.ComponentResource):
                             "containers": [{
                                 "name": svc,
                                 "image": cfg.image,
+                                "imagePullPolicy": args.image_pull_policy,
                                 "env": env,
                                 "ports": [{"name": "http", "containerPort": cfg.port}],
                                 "resources": kx.resources(cfg.resources),

@@ -24,6 +24,7 @@ class StoreArgs:
     pki: Pki
     backups: Backups
     storage: Storage
+    image_pull_policy: str = "IfNotPresent"
 
 
 @dataclass
@@ -88,8 +89,8 @@ class Store(pulumi.ComponentResource):
     def container(self, name: str, **fields: Any) -> dict[str, Any]:
         """A container of this store's image with the stack's requests/limits and a locked-down context."""
         cfg = self.args.cfg
-        return {"name": name, "image": cfg.image, **fields, "resources": kx.resources(cfg.resources),
-                "securityContext": kx.container_security()}
+        return {"name": name, "image": cfg.image, "imagePullPolicy": self.args.image_pull_policy, **fields,
+                "resources": kx.resources(cfg.resources), "securityContext": kx.container_security()}
 
     def statefulset(self, containers: list[dict[str, Any]], volumes: list[dict[str, Any]],
                     claims: list[dict[str, Any]], init_containers: list[dict[str, Any]] | None = None,

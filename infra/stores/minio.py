@@ -135,6 +135,24 @@ class Minio(Store):
             "erasure_coding": pods * drives >= 4, "sse_kms": True, "distributed": pods > 1,
         }))
 
+    def pgbackrest_env(self, bucket: str) -> list[dict]:
+        """pgBackRest's settings for WAL archiving into ``bucket``/postgres over the S3 API with the estate's CA."""
+        sec = self.credentials.secret_name
+        return [
+            {"name": "PGBACKREST_STANZA", "value": "estate"},
+            {"name": "PGBACKREST_PG1_PATH", "value": "/var/lib/postgresql/data/pgdata"},
+            {"name": "PGBACKREST_REPO1_TYPE", "value": "s3"},
+            {"name": "PGBACKREST_REPO1_PATH", "value": "/postgres"},
+            {"name": "PGBACKREST_REPO1_S3_BUCKET", "value": bucket},
+            {"name": "PGBACKREST_REPO1_S3_ENDPOINT", "value": kx.service_dns(self.app, self.ns)},
+            {"name": "PGBACKREST_REPO1_STORAGE_PORT", "value": str(API)},
+            {"name": "PGBACKREST_REPO1_S3_REGION", "value": "us-east-1"},
+            {"name": "PGBACKREST_REPO1_S3_URI_STYLE", "value": "path"},
+            {"name": "PGBACKREST_REPO1_STORAGE_CA_FILE", "value": "/etc/estate/tls/ca.crt"},
+            kx.secret_env("PGBACKREST_REPO1_S3_KEY", sec, "backup-username"),
+            kx.secret_env("PGBACKREST_REPO1_S3_KEY_SECRET", sec, "backup-password"),
+        ]
+
     def backup_env(self) -> list[dict]:
         """Environment for a job that writes to the backup bucket (S3 API, the estate's CA)."""
         sec = self.credentials.secret_name

@@ -3,7 +3,8 @@ backup bucket — as a StatefulSet, or as a CloudNativePG `Cluster` when the sta
 
 The StatefulSet mode has no automatic failover: member 0 is the primary and promotion is an operator
 action. Stacks that need automatic failover choose the CloudNativePG operator (installed separately).
-The image must carry WAL-G (the archive command) next to the official postgres entrypoint.
+The image (`estate image build`: ghcr.io/the0/estate-postgres) carries pgBackRest for WAL archiving — WAL-G is
+not served by the Go module proxy — next to an entry point compatible with the official image's.
 """
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ if [ "$ordinal" != 0 ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   chmod 0700 "$PGDATA"
 fi
 exec docker-entrypoint.sh postgres -c config_file=/etc/estate/postgres/postgresql.conf
+"""
+
+INIT_ARCHIVE = """#!/bin/sh
+# Runs once, on the primary's first start (the temporary server is up): the pgBackRest stanza in the bucket.
+set -eu
+pgbackrest --stanza=estate --log-level-console=info stanza-create
 """
 
 INIT_ROLES = """#!/bin/sh
@@ -70,7 +77,7 @@ max_replication_slots = 10
 hot_standby = on
 {sync}
 archive_mode = on
-archive_command = 'wal-g wal-push %p'
+archive_command = 'pgbackrest --stanza=estate archive-push %p'
 archive_timeout = 60
 """
 
@@ -91,7 +98,7 @@ class Postgres(Store):
             self._cloudnativepg(name, tls_secret, minio)
             primary, replicas = f"{self.app}-rw", f"{self.app}-ro"
         else:
-            self._statefulset(name, tls_secret, minio.backup_env())
+            self._statefulset(name, tls_secret, minio.pgbackrest_env(args.backups.bucket))
             primary, replicas = f"{self.app}-primary", f"{self.app}-replicas"
         endpoints = [{"name": "primary", "host": kx.service_dns(primary, self.ns), "port": PORT, "role": "primary"}]
         if cfg.replicas > 1:
@@ -121,7 +128,7 @@ class Postgres(Store):
             f"{name}-config",
             metadata=kx.meta(f"{self.app}-config", self.ns, self.app, "store"),
             data={"postgresql.conf": postgresql_conf(cfg.synchronous, cfg.replicas), "pg_hba.conf": HBA,
-                  "entrypoint.sh": ENTRYPOINT, "10-roles.sh": INIT_ROLES},
+                  "entrypoint.sh": ENTRYPOINT, "10-roles.sh": INIT_ROLES, "20-archive.sh": INIT_ARCHIVE},
             opts=pulumi.ResourceOptions(parent=self),
         )
         kx.headless_service(self, self.app, self.ns, {"postgres": PORT})
@@ -132,15 +139,15 @@ class Postgres(Store):
             [self.container(
                 "postgres",
                 command=["/bin/sh", "/etc/estate/postgres/entrypoint.sh"],
-                env=[*self._env(), *backup_env,
-                     {"name": "WALG_S3_PREFIX", "value": f"s3://{self.args.backups.bucket}/postgres"},
-                     {"name": "WALG_S3_CA_CERT_FILE", "value": "/etc/estate/tls/ca.crt"}],
+                env=[*self._env(), *backup_env],
                 ports=[{"name": "postgres", "containerPort": PORT}],
                 readinessProbe={"exec": {"command": ["pg_isready", "-h", "127.0.0.1"]}, "periodSeconds": 5},
                 volumeMounts=[
                     {"name": "data", "mountPath": DATA},
                     {"name": "config", "mountPath": "/etc/estate/postgres", "readOnly": True},
                     {"name": "config", "mountPath": "/docker-entrypoint-initdb.d/10-roles.sh", "subPath": "10-roles.sh",
+                     "readOnly": True},
+                    {"name": "config", "mountPath": "/docker-entrypoint-initdb.d/20-archive.sh", "subPath": "20-archive.sh",
                      "readOnly": True},
                     kx.tls_mount(),
                 ],

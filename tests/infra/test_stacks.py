@@ -192,3 +192,20 @@ def test_minio_app_user_gets_the_least_privilege_policy(renderings: dict[str, Re
         script = data["buckets.sh"]
         assert f'mc admin policy attach estate {APP_POLICY} --user "$APP_USER"' in script
         assert 'readwrite --user "$APP_USER"' not in script
+
+
+def test_images_this_repo_builds_and_their_pull_policy(renderings: dict[str, Rendering], render_changed) -> None:
+    """PostgreSQL runs the image `estate image build` makes (pgBackRest archiving, not WAL-G, which no
+    registry here serves); a stack whose node has the images imported sets imagePullPolicy Never."""
+    for stack, rendering in renderings.items():
+        pg = rendering.named("StatefulSet")["postgres"]["spec"]["template"]["spec"]["containers"][0]
+        assert pg["image"] == "ghcr.io/the0/estate-postgres:0.1.0", stack
+        assert {e["name"] for e in pg["env"]} >= {"PGBACKREST_REPO1_S3_BUCKET", "PGBACKREST_REPO1_S3_KEY_SECRET"}
+        conf = rendering.named("ConfigMap")["postgres-config"]["data"]
+        assert "archive_command = 'pgbackrest --stanza=estate archive-push %p'" in conf["postgresql.conf"]
+        assert "stanza-create" in conf["20-archive.sh"]
+    local = render_changed("dev", lambda c: c.update({"estate:imagePullPolicy": "Never"}))
+    policies = {c.get("imagePullPolicy") for kind in ("StatefulSet", "Deployment", "CronJob")
+                for o in local.of_kind(kind) for c in
+                (o["spec"].get("jobTemplate", {}).get("spec", o["spec"])["template"]["spec"]["containers"])}
+    assert policies == {"Never"}
