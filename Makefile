@@ -50,8 +50,11 @@ demo: bootstrap
 	@echo "  $(ESTATE) down            # stop it, keep the data"
 	@echo "  $(ESTATE) destroy --yes   # stop it and delete .estate/"
 
+# The image tests (tests/images) need a Docker engine: a private one is started (Debian's docker.io
+# installed when missing). ESTATE_IMAGE_TESTS=skip leaves them out, reported as skipped.
 test: bootstrap
 	$(call ensure_commands,ss:iproute2 ps:procps chromium:chromium)
+	@if [ "$${ESTATE_IMAGE_TESTS:-}" != skip ]; then scripts/docker-engine.sh; fi
 	$(VENV)/bin/python -m pytest
 
 # Every stack on a real Kubernetes API server (kwok fake nodes) on 127.0.0.1: applied, re-applied,
