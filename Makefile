@@ -77,6 +77,7 @@ bench: bootstrap
 	$(ESTATE) bench seed
 	$(ESTATE) bench backup
 	$(ESTATE) bench verify
+	$(ESTATE) bench load
 
 down:
 	$(ESTATE) down

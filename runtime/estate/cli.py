@@ -541,6 +541,21 @@ def bench_verify(
     run_verify_bench(env, workdir, base_port, out)
 
 
+@bench_app.command("load")
+def bench_load(
+    store: Annotated[list[str] | None, typer.Option("--store", help="postgres|mongo|nats|minio; repeatable (default all)")] = None,
+    users: Annotated[list[int] | None, typer.Option("--users", min=1, help="concurrency; repeatable (default 8 and 32: the highest is saturation)")] = None,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.5, help="measured seconds per run")] = 8,
+    env: EnvOpt = "local",
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="an estate to use (default: a temporary one)")] = None,
+    base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29500,
+) -> None:
+    """`estate load`'s operations by Locust next to pgbench, `nats bench` and raw client loops: Locust ÷ native."""
+    from estate.bench_load import run_load_bench
+
+    run_load_bench(store, users or [8, 32], seconds, env, workdir, base_port, out)
+
+
 @bench_app.command("image")
 def bench_image(
     cold_base: Annotated[bool, typer.Option("--cold-base/--cached-base", help="bootstrap the Debian base again (about a minute)")] = True,
