@@ -109,7 +109,7 @@ class ServiceConfig(Model):
 
 
 class Backups(Model):
-    schedule: str = Field(description="cron schedule of every store's backup CronJob")
+    schedule: str = Field(description="cron schedule of the estate-backup CronJob (every store, one checksummed backup)")
     retention_days: int = Field(ge=1)
     bucket: str = "estate-backups"
     margin_minutes: int = Field(default=30, ge=0, description="how late a scheduled backup may complete (RPO slack)")

@@ -153,12 +153,3 @@ class Minio(Store):
             kx.secret_env("PGBACKREST_REPO1_S3_KEY_SECRET", sec, "backup-password"),
         ]
 
-    def backup_env(self) -> list[dict]:
-        """Environment for a job that writes to the backup bucket (S3 API, the estate's CA)."""
-        sec = self.credentials.secret_name
-        return [
-            {"name": "AWS_ENDPOINT", "value": self.url},
-            {"name": "AWS_S3_FORCE_PATH_STYLE", "value": "true"},
-            kx.secret_env("AWS_ACCESS_KEY_ID", sec, "backup-username"),
-            kx.secret_env("AWS_SECRET_ACCESS_KEY", sec, "backup-password"),
-        ]
