@@ -203,7 +203,7 @@ def _nats_readonly(a) -> str:
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
-    from estate.stores.nats import add_stream
+    from estate.stores.nats import add_stream, retrying
 
     probe = f"ESTATE_PROBE_RO_{uuid.uuid4().hex[:8].upper()}"
     subject = f"estate.probe.{probe.lower()}"
@@ -220,7 +220,7 @@ def _nats_readonly(a) -> str:
         js_admin = nc_admin.jetstream()
         await add_stream(js_admin, StreamConfig(name=probe, subjects=[subject], storage=StorageType.MEMORY,
                                                 num_replicas=1, max_msgs=10))
-        await js_admin.publish(subject, b"kept")
+        await retrying(lambda: js_admin.publish(subject, b"kept", headers={"Nats-Msg-Id": probe}), "probe publish")
         problems = []
         try:
             nc = await a.connect(Role.readonly)
@@ -237,14 +237,14 @@ def _nats_readonly(a) -> str:
             finally:
                 await nc.close()
             try:
-                state = (await js_admin.stream_info(probe)).state
+                state = (await retrying(lambda: js_admin.stream_info(probe), "probe stream info")).state
                 if state.messages != 1:
                     problems.append(f"nats {user} publish/purge on {probe}: declared refused, live accepted "
                                     f"({state.messages} messages, 1 expected)")
             except NotFoundError:
                 problems.append(f"nats {user} stream delete: declared refused, live accepted")
             try:
-                await js_admin.stream_info(f"{probe}_NEW")
+                await retrying(lambda: js_admin.stream_info(f"{probe}_NEW"), "probe stream info")
                 problems.append(f"nats {user} stream create: declared refused, live accepted")
                 await js_admin.delete_stream(f"{probe}_NEW")
             except NotFoundError:

@@ -40,7 +40,7 @@ def fails_naming(env: Environment, kind: str, name: str, *fragments: str, outcom
     res = result(env, kind, name)
     assert res.outcome == outcome, (res.outcome, res.detail, res.differences)
     for fragment in fragments:
-        assert any(fragment in line for line in res.differences), (fragment, res.differences)
+        assert any(fragment in line for line in res.differences), (fragment, res.detail, res.differences)
     return res
 
 
