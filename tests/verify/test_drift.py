@@ -17,7 +17,7 @@ from checks import Outcome, run_checks
 from estate.environment import Environment, Role
 from estate.flows.bot_runner import DURABLE
 from estate.migrations import migrate
-from estate.migrations.nats_store import consumer_config
+from estate.flows.bot_runner import consumer_config
 from estate.seed.writers import STREAM
 from estate.stores import adapter
 

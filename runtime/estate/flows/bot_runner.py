@@ -32,7 +32,7 @@ from typing import Callable
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -48,6 +48,14 @@ SUBJECT = "custom-bot.submitted"
 DURABLE = "bot-runner-workers"
 CREATED = "the0.bot.created"
 ACK_WAIT_SECONDS = 10
+
+
+def consumer_config() -> ConsumerConfig:
+    """The consumer the worker binds with (and `estate migrate` declares), the server's defaults made
+    explicit: a durable pull consumer (no deliver subject or group), redelivering without limit."""
+    return ConsumerConfig(durable_name=DURABLE, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT,
+                          deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=1000,
+                          max_deliver=-1, replay_policy=ReplayPolicy.INSTANT)
 
 
 class BadEvent(ValueError):
@@ -117,10 +125,8 @@ async def run_bot_runner(env: Environment, *, batch: int = 10, max_capacity: int
         loop.add_signal_handler(sig, stop.set)
     try:
         js = nc.jetstream()
-        config = ConsumerConfig(durable_name=DURABLE, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=1000)
         try:
-            sub = await js.pull_subscribe(SUBJECT, durable=DURABLE, stream=STREAM, config=config)
+            sub = await js.pull_subscribe(SUBJECT, durable=DURABLE, stream=STREAM, config=consumer_config())
         except Exception as exc:
             hint = UNMIGRATED if "stream not found" in str(exc) else ""
             raise EstateError(f"bot-runner: cannot bind consumer {DURABLE} on {STREAM}: {first_line(exc)}{hint}") from None

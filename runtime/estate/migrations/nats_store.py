@@ -6,13 +6,12 @@ Replicas are 3 on a cluster of 3+ servers, 1 otherwise.
 """
 from __future__ import annotations
 
-from nats.js.api import (AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, ReplayPolicy, RetentionPolicy,
-                         StorageType, StreamConfig)
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from estate.environment import Role
 from estate.errors import EstateError, first_line
-from estate.flows.bot_runner import ACK_WAIT_SECONDS, DURABLE, SUBJECT
+from estate.flows.bot_runner import DURABLE, consumer_config
 from estate.migrations import Drift, Step
 from estate.seed.writers import STREAM
 from estate.stores import adapter
@@ -44,14 +43,6 @@ def stream_config(replicas: int) -> StreamConfig:
                         duplicate_window=DUPLICATE_WINDOW_SECONDS, max_msgs=UNLIMITED, max_bytes=UNLIMITED,
                         max_msg_size=UNLIMITED, max_msgs_per_subject=UNLIMITED, max_consumers=UNLIMITED,
                         deny_delete=False, deny_purge=False, allow_rollup_hdrs=False, sealed=False)
-
-
-def consumer_config() -> ConsumerConfig:
-    """What the worker binds with (estate.flows.bot_runner), and the server's defaults made explicit: a
-    durable pull consumer (no deliver subject or group), redelivering without limit."""
-    return ConsumerConfig(durable_name=DURABLE, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT,
-                          deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=1000,
-                          max_deliver=UNLIMITED, replay_policy=ReplayPolicy.INSTANT)
 
 
 def _differences(what: str, fields: tuple[str, ...], live, declared) -> list[str]:
