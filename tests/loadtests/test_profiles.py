@@ -109,3 +109,40 @@ def test_campaign_during_a_postgres_failover_reports_the_window_and_loses_nothin
 def test_during_names_a_known_fault(load_cli, tmp_path: Path) -> None:
     proc = load_cli("--profile", "smoke", "--during", "failover:kafka")
     assert proc.returncode != 0 and "failover:postgres|nats|minio" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_step_ramp_reports_the_knee_where_a_planted_delay_breaks_the_gate(seeded: Environment, load_cli,
+                                                                          tmp_path: Path) -> None:
+    """A trigger makes every chat append sleep 0.4 s once more than 3 of the run's users hold a PostgreSQL
+    connection: a ramp of 1, 2, 3, 4… chat users must break its p50 gate at 4 users, report the knee at 3
+    and stop by itself there, long before its duration or its last step."""
+    profile = write_profile(tmp_path / "ramp.yaml", users=8, spawn_rate=10, duration_s=300, bot_workers=0,
+                            weights={"chat": 1, "custom_bot": 0, "backtests": 0, "market": 0},
+                            steps={"start_users": 1, "step_users": 1, "step_s": 4, "max_users": 8, "min_knee_users": 1},
+                            gates={"chat: append messages": {"p50_ms": 200}})
+    pg = adapter(seeded, "postgres")
+    app = seeded.store("postgres").credential(Role.app).username
+    with pg.connect(Role.admin, autocommit=True) as conn:
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (app,)).fetchone()[0]
+        conn.execute(f"""CREATE FUNCTION estate_planted_knee() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user) > {others + 3} THEN
+                PERFORM pg_sleep(0.4);
+              END IF;
+              RETURN NULL;
+            END $$""")
+        conn.execute("CREATE TRIGGER estate_planted_knee BEFORE INSERT ON chat_messages "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION estate_planted_knee()")
+        try:
+            proc = load_cli("--profile", str(profile), "--run-dir", str(tmp_path / "run"))
+        finally:
+            conn.execute("DROP TRIGGER estate_planted_knee ON chat_messages")
+            conn.execute("DROP FUNCTION estate_planted_knee()")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    shape = json.loads((tmp_path / "run" / "summary.json").read_text())["shape"]
+    assert shape["stopped_by"] == "a gate broke", shape
+    assert [s["users"] for s in shape["steps"]] == [1, 2, 3, 4], shape["steps"]
+    assert [bool(s["misses"]) for s in shape["steps"]] == [False, False, False, True], shape["steps"]
+    assert "chat: append messages: p50" in shape["steps"][-1]["misses"][0]
+    assert shape["knee"]["users"] == 3 and shape["knee"]["rps"] == shape["steps"][2]["rps"] > 0
+    assert "knee: 3 users" in proc.stdout and "stopped by a gate broke" in proc.stdout
