@@ -15,13 +15,16 @@ def bench_load(local_estate: LocalEstate, *args: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "250"})
 
 
+def rows(proc: subprocess.CompletedProcess, store: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("│").split("│")] for line in proc.stdout.splitlines() if line.startswith(f"│ {store}")]
+
+
 def test_postgres_row_has_a_numeric_ratio_and_the_load_schema_is_gone(local_estate: LocalEstate, env) -> None:
     proc = bench_load(local_estate, "--seconds", "2", "--store", "postgres", "--users", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("│ postgres")]
-    assert len(rows) == 1, proc.stdout
-    cells = [c.strip() for c in rows[0].strip("│").split("│")]
-    store, _op, users, locust, native, tool, ratio, goal = cells
+    found = rows(proc, "postgres")
+    assert len(found) == 1, proc.stdout
+    store, _op, users, locust, native, tool, ratio, goal = found[0]
     assert (store, users) == ("postgres", "2") and tool.startswith("pgbench")
     assert float(locust.replace(",", "")) > 0 and float(native.replace(",", "")) > 0
     assert re.fullmatch(r"\d+\.\d\d", ratio), ratio
@@ -30,6 +33,15 @@ def test_postgres_row_has_a_numeric_ratio_and_the_load_schema_is_gone(local_esta
     assert password not in proc.stdout + proc.stderr
     with adapter(env, "postgres").connect("admin") as conn:  # what the bench made is cleaned up
         assert conn.execute("SELECT to_regnamespace('estate_load')").fetchone()[0] is None
+
+
+def test_nats_rows_give_the_sync_and_the_async_ceiling_and_judge_against_sync(local_estate: LocalEstate) -> None:
+    proc = bench_load(local_estate, "--seconds", "2", "--store", "nats", "--users", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (sync, sync_ratio, sync_goal), (asyn, async_ratio, async_goal) = [(r[5], r[6], r[7]) for r in rows(proc, "nats")]
+    assert sync.startswith("nats bench js pub sync --clients 2") and asyn.startswith("nats bench js pub async --clients 2")
+    assert sync_goal in ("met", "missed") and async_goal == "ceiling only"
+    assert all(re.fullmatch(r"\d+\.\d\d", r) for r in (sync_ratio, async_ratio)), (sync_ratio, async_ratio)
 
 
 def test_unknown_store_is_a_one_line_error(local_estate: LocalEstate) -> None:
