@@ -261,12 +261,32 @@ def render(stack: Annotated[str, typer.Option("--stack", "-s", help="dev, stagin
     files = write(rendering, out_dir)
     out.print(f"{stack}: {len(rendering.resources)} resources declared, {len(files)} Kubernetes objects written to "
               f"{out_dir}/1-manifest (secrets redacted)", highlight=False)
+    _image_states(stack, [r.manifest() for r in rendering.objects()])
     broken = rendering.violations()
     for rule, message in broken:
         err.print(f"[red]policy {rule}[/red]: {message}", highlight=False)
     if broken:
         raise EstateError(f"{len(broken)} policy violation(s) in stack {stack}")
     out.print(f"{stack}: every policy holds", highlight=False)
+
+
+def _image_states(stack: str, manifests: list[dict]) -> None:
+    """Each image the stack needs: built on a local engine? pushed to its registry? (informational)"""
+    from rich.markup import escape
+
+    from estate.image import engine
+    from estate.image.status import needed, states, summary
+
+    found = engine.reachable()
+    where = f"engine {found[0]}" if found else "no Docker engine answers"
+    result = states(needed(manifests), found[1] if found else None)
+    width = max((len(s.image) for s in result), default=0)
+    out.print(f"{stack}: images the stack needs ({where}; built: the engine has it, built or pulled; "
+              "pushed: its registry's answer through the engine):", highlight=False)
+    for s in result:
+        mark = "[yellow]![/yellow]" if s.missing else " "
+        out.print(f" {mark} {s.image:<{width}}  {escape(s.built)}, {escape(s.pushed)}", highlight=False)
+    out.print(f"{stack}: {summary(result)}", highlight=False)
 
 
 from estate.bench import bench_app  # noqa: E402  (sub-app registered after the commands above)
@@ -546,6 +566,7 @@ def bench_load(
     store: Annotated[list[str] | None, typer.Option("--store", help="postgres|mongo|nats|minio; repeatable (default all)")] = None,
     users: Annotated[list[int] | None, typer.Option("--users", min=1, help="concurrency; repeatable (default 8 and 32: the highest is saturation)")] = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.5, help="measured seconds per run")] = 8,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Locust worker processes beside the master; 0: one process (default: one per core)")] = None,
     env: EnvOpt = "local",
     workdir: Annotated[Path | None, typer.Option("--workdir", help="an estate to use (default: a temporary one)")] = None,
     base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29500,
@@ -553,7 +574,8 @@ def bench_load(
     """`estate load`'s operations by Locust next to pgbench, `nats bench` and raw client loops: Locust ÷ native."""
     from estate.bench_load import run_load_bench
 
-    run_load_bench(store, users or [8, 32], seconds, env, workdir, base_port, out)
+    run_load_bench(store, users or [8, 32], seconds, (os.cpu_count() or 1) if workers is None else workers, env, workdir,
+                   base_port, out)
 
 
 @bench_app.command("image")

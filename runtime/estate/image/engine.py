@@ -16,6 +16,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import DockerException
+from requests.exceptions import RequestException
 
 from estate.errors import EstateError, first_line
 
@@ -45,6 +46,20 @@ def connect(timeout: int = 600) -> docker.DockerClient:
     except DockerException as exc:
         raise EstateError(f"no Docker engine at {where} ({first_line(exc)[:120]}): {START_HINT}") from None
     return client
+
+
+def reachable(timeout: int = 10) -> tuple[str, docker.DockerClient] | None:
+    """The first engine that answers — ``DOCKER_HOST`` when set, the private engine, the system socket —
+    and a client of it; None when none does."""
+    candidates = [os.environ.get("DOCKER_HOST"), f"unix://{SOCKET}", f"unix://{SYSTEM_SOCKET}"]
+    for where in dict.fromkeys(c for c in candidates if c):
+        try:
+            client = docker.DockerClient(base_url=where, timeout=timeout)
+            client.ping()
+            return where, client
+        except (DockerException, RequestException):
+            continue
+    return None
 
 
 def containerd_socket() -> Path:
