@@ -17,6 +17,14 @@ PORT = 27017
 MONGOD_CAPABILITIES = ("replica_set", "roles", "json_schema_validation", "ttl_indexes", "partial_indexes",
                        "time_series", "transactions", "change_streams", "atomic_updates")
 DATABASES = ("bot_runner", "backtest_runner", "bot_scheduler", "bot_core")
+MONGOD_UID = 999  # the mongo image's mongodb user; the pods run as it (infra.k8s.pod_security)
+# mongod refuses a keyFile with any group or other permission. A Secret volume cannot give it one: with
+# the pod's fsGroup the kubelet chowns its files to that group and ORs 0440 onto their mode
+# (pkg/volume/volume_linux.go, roMask), so an init container copies the key into a memory-backed
+# emptyDir as mongod's own user with mode 0400, which the kubelet never touches after the volume is set up.
+KEYFILE_SECRET_DIR = "/etc/estate/keyfile-secret"
+KEYFILE_DIR = "/etc/estate/keyfile"
+KEYFILE = f"{KEYFILE_DIR}/keyfile"
 
 INIT = """// Run by the init Job with mongosh against member 0; safe to run again.
 const members = JSON.parse(process.env.MEMBERS);
@@ -62,7 +70,7 @@ class Mongo(Store):
         self.statefulset(
             [self.container(
                 "mongod",
-                args=["--replSet", "rs0", "--bind_ip_all", "--auth", "--keyFile", "/etc/estate/keyfile/keyfile",
+                args=["--replSet", "rs0", "--bind_ip_all", "--auth", "--keyFile", KEYFILE,
                       "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", pem,
                       "--tlsCAFile", "/etc/estate/tls/ca.crt", "--tlsAllowConnectionsWithoutCertificates"],
                 env=[{"name": "MONGO_INITDB_ROOT_USERNAME", "value": self.credentials.usernames["admin"]},
@@ -76,14 +84,24 @@ class Mongo(Store):
                 ],
             )],
             [kx.tls_volume(tls_secret), {"name": "pem", "emptyDir": {"medium": "Memory"}},
-             {"name": "keyfile", "secret": {"secretName": keyfile, "defaultMode": 0o400}}],
+             {"name": "keyfile-secret", "secret": {"secretName": keyfile, "defaultMode": 0o440}},
+             {"name": "keyfile", "emptyDir": {"medium": "Memory"}}],
             [self.claim("data")],
-            # mongod wants certificate and key in one PEM file.
-            init_containers=[self.container(
-                "pem",
-                command=["/bin/sh", "-c", f"cat /etc/estate/tls/tls.crt /etc/estate/tls/tls.key > {pem} && chmod 0400 {pem}"],
-                volumeMounts=[kx.tls_mount(), {"name": "pem", "mountPath": "/etc/estate/pem"}],
-            )],
+            init_containers=[
+                # mongod wants certificate and key in one PEM file.
+                self.container(
+                    "pem",
+                    command=["/bin/sh", "-c", f"cat /etc/estate/tls/tls.crt /etc/estate/tls/tls.key > {pem} && chmod 0400 {pem}"],
+                    volumeMounts=[kx.tls_mount(), {"name": "pem", "mountPath": "/etc/estate/pem"}],
+                ),
+                self.container(
+                    "keyfile",
+                    command=["install", "-m", "0400", "-o", str(MONGOD_UID), "-g", str(MONGOD_UID),
+                             f"{KEYFILE_SECRET_DIR}/keyfile", KEYFILE],
+                    volumeMounts=[{"name": "keyfile-secret", "mountPath": KEYFILE_SECRET_DIR, "readOnly": True},
+                                  {"name": "keyfile", "mountPath": KEYFILE_DIR}],
+                ),
+            ],
         )
         self.setup_job("init", self.container(
             "init",

@@ -143,3 +143,27 @@ def test_network_allows_only_needed_flows(renderings: dict[str, Rendering]) -> N
     pg_ingress = rendering.named("NetworkPolicy")["postgres-members"]["spec"]["ingress"]
     assert pg_ingress[1] == {"from": [{"podSelector": {"matchLabels": {"estate.dev/client-postgres": "true"}}}],
                              "ports": [{"protocol": "TCP", "port": 5432}]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_mongod_reads_a_keyfile_copy_it_owns_with_mode_0400(renderings: dict[str, Rendering], stack: str) -> None:
+    # A Secret volume's files get the pod's fsGroup and 0440 ORed onto their mode (kubelet's roMask), which
+    # mongod refuses ("permissions on … are too open"): an init container copies the key into an emptyDir.
+    pod = renderings[stack].named("StatefulSet")["mongo"]["spec"]["template"]["spec"]
+    mongod = next(c for c in pod["containers"] if c["name"] == "mongod")
+    keyfile = mongod["args"][mongod["args"].index("--keyFile") + 1]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounted = {m["mountPath"]: m["name"] for m in mongod["volumeMounts"]}
+    directory, name = keyfile.rsplit("/", 1)
+    assert volumes[mounted[directory]] == {"name": mounted[directory], "emptyDir": {"medium": "Memory"}}
+    assert "mongo-keyfile" not in {volumes[v]["secret"]["secretName"] for v in mounted.values() if "secret" in volumes.get(v, {})}
+    copier = next(c for c in pod["initContainers"] if keyfile in c["command"])
+    source = copier["command"][-2]
+    assert copier["command"] == ["install", "-m", "0400", "-o", "999", "-g", "999", source, keyfile]
+    sources = {m["mountPath"]: m["name"] for m in copier["volumeMounts"]}
+    assert sources[directory] == mounted[directory]
+    secret = volumes[sources[source.rsplit("/", 1)[0]]]["secret"]
+    assert secret["secretName"] == "mongo-keyfile" and name in source
+    # the copy's owner is mongod's uid: the pod runs every container as 999 and neither container overrides it
+    assert pod["securityContext"]["runAsUser"] == 999 and pod["securityContext"]["runAsNonRoot"]
+    assert all("runAsUser" not in c["securityContext"] for c in (mongod, copier))
