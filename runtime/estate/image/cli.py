@@ -67,6 +67,21 @@ def save_cmd(
             out.print(f"imported into {containerd} (namespace k8s.io)", highlight=False)
 
 
+@image_app.command("push")
+def push_cmd(
+    registry: Annotated[str, typer.Option("--registry", help="registry and owner to push to, e.g. 127.0.0.1:5000 or ghcr.io/you")],
+    only: OnlyOpt = None,
+    tag: TagOpt = None,
+) -> None:
+    """Push the built images to a registry (tagged under its name first when built under another)."""
+    from estate.image.push import push
+
+    client = engine.connect()
+    for which in _which(only):
+        digest = push(client, which, registry, tag, _progress)
+        out.print(f"{image_name(which, tag, registry)}@{digest}", highlight=False)
+
+
 @engine_app.command("up")
 def engine_up() -> None:
     """Start the private Docker engine (idempotent); prints the DOCKER_HOST to use."""

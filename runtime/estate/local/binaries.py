@@ -39,6 +39,9 @@ GO_TOOLS = {
         "ferretdb", "github.com/FerretDB/FerretDB", "./cmd/ferretdb", "v1.24.0", "build/version/version.txt"
     ),
     "nats": GoTool("nats", "github.com/nats-io/natscli", "github.com/nats-io/natscli/nats", "v0.5.1"),
+    # An OCI registry on 127.0.0.1 for the image tests' push and pull (CNCF Distribution).
+    "registry": GoTool("registry", "github.com/distribution/distribution/v3",
+                       "github.com/distribution/distribution/v3/cmd/registry", "v3.1.2"),
 }
 
 # The local Kubernetes control plane (estate cluster): built by estate.cluster.build.
