@@ -168,6 +168,29 @@ def test_a_work_dir_under_a_private_directory_lives_where_postgres_can_reach_it(
     shutil.rmtree(reachable)
 
 
+def test_cached_tool_is_rebuilt_when_its_pin_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached binary is used only when its stamp names the pinned build; any other is built again."""
+    from estate.local import binaries
+
+    monkeypatch.setattr(binaries, "CACHE_BIN", tmp_path / "bin")
+    spec = binaries.GoTool("ghost", "example.invalid/ghost", "example.invalid/ghost/cmd/ghost", "v0.0.2",
+                           version_var="main.version")
+    monkeypatch.setitem(binaries.GO_TOOLS, "ghost", spec)
+    monkeypatch.setenv("GOFLAGS", "-mod=mod")
+    cached = tmp_path / "bin" / "ghost"
+    cached.parent.mkdir()
+    cached.write_text("#!/bin/sh\n")
+    stamp = tmp_path / "bin" / ".ghost.built"
+    stamp.write_text(spec.stamp())
+    assert binaries.ensure_go_tool("ghost", print) == str(cached)
+    for stale in (spec.stamp().replace("v0.0.2", "v0.0.1"), None):  # another pin, or built before stamps
+        stamp.unlink(missing_ok=True)
+        if stale:
+            stamp.write_text(stale)
+        with pytest.raises(EstateError, match="go mod download example.invalid/ghost@v0.0.2 failed"):
+            binaries.ensure_go_tool("ghost", print)
+
+
 def test_go_build_shows_which_build_and_how_far(tmp_path: Path) -> None:
     from estate.local import binaries
 

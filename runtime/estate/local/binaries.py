@@ -30,6 +30,11 @@ class GoTool:
     package: str  # package to build inside the module
     version: str
     version_file: str | None = None  # some modules panic at start unless this file holds the tag
+    version_var: str | None = None  # set to the tag with -ldflags -X (else a build from a copy says "(devel)")
+
+    def stamp(self) -> str:
+        """What a cached binary was built from: a different pin or recipe means it is rebuilt."""
+        return f"{self.module}@{self.version} {self.package} {self.version_file} {self.version_var}\n"
 
 
 GO_TOOLS = {
@@ -38,7 +43,8 @@ GO_TOOLS = {
     "ferretdb": GoTool(
         "ferretdb", "github.com/FerretDB/FerretDB", "./cmd/ferretdb", "v1.24.0", "build/version/version.txt"
     ),
-    "nats": GoTool("nats", "github.com/nats-io/natscli", "github.com/nats-io/natscli/nats", "v0.5.1"),
+    "nats": GoTool("nats", "github.com/nats-io/natscli", "github.com/nats-io/natscli/nats", "v0.5.1",
+                   version_var="main.version"),
     # An OCI registry on 127.0.0.1 for the image tests' push and pull (CNCF Distribution).
     "registry": GoTool("registry", "github.com/distribution/distribution/v3",
                        "github.com/distribution/distribution/v3/cmd/registry", "v3.1.2"),
@@ -169,10 +175,14 @@ def go_build(go: str, args: list[str], what: str, progress: Progress, cwd: Path,
 
 
 def ensure_go_tool(name: str, progress: Progress) -> str:
-    """Return the path of a Go-built tool, building it into the cache on first use."""
-    if found := _which(name):
-        return found
+    """Return the path of a Go-built tool: on PATH, else in the cache when built from the pinned version,
+    else built into the cache now."""
     spec = GO_TOOLS[name]
+    if found := shutil.which(name):
+        return found
+    stamp = CACHE_BIN / f".{name}.built"
+    if (CACHE_BIN / name).exists() and stamp.exists() and stamp.read_text() == spec.stamp():
+        return str(CACHE_BIN / name)
     go = go_binary()
     CACHE_BIN.mkdir(parents=True, exist_ok=True)
     env = {"GOFLAGS": "-buildvcs=false -mod=mod", "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
@@ -189,8 +199,10 @@ def ensure_go_tool(name: str, progress: Progress) -> str:
         if spec.version_file is not None:
             (src / spec.version_file).write_text(spec.version + "\n")
         package = spec.package if spec.package.startswith("./") else "./" + spec.package[len(spec.module):].lstrip("/")
-        go_build(go, ["-o", str(CACHE_BIN / name), package], f"go build {name}", progress, src, env)
+        ldflags = ["-ldflags", f"-X {spec.version_var}={spec.version}"] if spec.version_var else []
+        go_build(go, [*ldflags, "-o", str(CACHE_BIN / name), package], f"go build {name}", progress, src, env)
     found = CACHE_BIN / name
     if not found.exists():
         raise EstateError(f"go build of {name} finished but {found} is missing")
+    stamp.write_text(spec.stamp())
     return str(found)
