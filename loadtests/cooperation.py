@@ -38,7 +38,7 @@ def nats_bridge_sleep() -> None:
         await client[1].flush()
         await asyncio.sleep(PAUSE)
 
-    users.nats_bridge(N).call(pause)
+    users.nats_bridge().call(pause)
 
 
 def main() -> None:

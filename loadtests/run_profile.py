@@ -16,51 +16,27 @@ import loadtests.flows as flows  # noqa: I001  first: patches gevent before anyt
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import gevent
 import locust
-from locust import argument_parser
 from locust.env import Environment
 from locust.html import get_html_report
 from locust.runners import STATE_STOPPED
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
 from estate.load_profile import load_profile
+from loadtests import distributed
 from loadtests.shape import ProfileShape
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-WORKERS_READY_TIMEOUT = 60
 STOP_TIMEOUT = 40
-
-
-def options(args: list[str]):
-    parser = argument_parser.get_empty_argument_parser()
-    argument_parser.setup_parser_arguments(parser)
-    locust.events.init_command_line_parser.fire(parser=parser)
-    return parser.parse_args(args)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_workers(n: int, port: int, run_dir: Path) -> list[subprocess.Popen]:
-    cmd = [str(Path(sys.executable).with_name("locust")), "-f", str(LOCUSTFILE), "--worker",
-           "--master-host", "127.0.0.1", "--master-port", str(port)]
-    return [subprocess.Popen(cmd, stdout=open(run_dir / f"worker-{i}.log", "w"), stderr=subprocess.STDOUT)
-            for i in range(n)]
 
 
 def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
     profile = load_profile(profile_path)
-    opts = options(["--headless", "-u", str(profile.users), "-r", str(profile.spawn_rate),
+    opts = distributed.options(["--headless", "-u", str(profile.users), "-r", str(profile.spawn_rate),
                     "--estate-profile", str(profile_path), "--estate-run-id", run_id, "--estate-run-dir", str(run_dir)])
     for flow, cls in flows.FLOW_USERS.items():
         cls.weight = profile.weights.get(flow, 0)
@@ -69,18 +45,7 @@ def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
     # stop_timeout: a stopping user finishes its task (a half-done flow would be a gap of our own making)
     env = Environment(user_classes=classes, shape_class=shape, events=locust.events, parsed_options=opts,
                       stop_timeout=STOP_TIMEOUT)
-    procs: list[subprocess.Popen] = []
-    if workers:
-        port = free_port()
-        runner = env.create_master_runner("127.0.0.1", port)
-        procs = start_workers(workers, port, run_dir)
-        deadline = time.monotonic() + WORKERS_READY_TIMEOUT
-        while len(runner.clients.ready) < workers:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise SystemExit(f"{len(runner.clients.ready)} of {workers} Locust workers connected")
-            gevent.sleep(0.2)
-    else:
-        runner = env.create_local_runner()
+    runner, procs = distributed.start(env, workers, LOCUSTFILE, run_dir)
     csv = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     writers = [gevent.spawn(csv.stats_writer), gevent.spawn(stats_history, runner)]
     flows.base.seeded()  # look the seeded ids up once, before the clock starts
@@ -95,11 +60,7 @@ def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
     gevent.sleep(1.2)  # one more CSV write with the final figures
     gevent.killall(writers)
     csv.close_files()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    distributed.stop(procs)
     (run_dir / "report.html").write_text(get_html_report(env, show_download_link=False))
     seconds = max(ended - started, 1e-9)
     ops = {name: {"type": method, "requests": e.num_requests, "failures": e.num_failures, "rps": e.num_requests / seconds,

@@ -44,11 +44,19 @@ class StoreUser(User):
         return self.environment.events.request.measure(self.store, name)
 
 
+INSERT_SQL = f"INSERT INTO {LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id"
+SELECT_SQL = f"SELECT payload FROM {LOAD_SCHEMA}.events WHERE id = %s"
+
+
 class PostgresUser(StoreUser):
+    """One connection and one cursor for the user's life; psycopg prepares each statement server-side
+    after its ``prepare_threshold`` (5) executions, so both run as prepared statements, as pgbench -M prepared."""
+
     store = "postgres"
 
     def on_start(self) -> None:
         self.conn = psycopg.connect(environment().postgres_url(Role.app), autocommit=True)
+        self.cur = self.conn.cursor()
         self.ids: list[int] = []
 
     def on_stop(self) -> None:
@@ -57,10 +65,7 @@ class PostgresUser(StoreUser):
     @task(1)
     def insert(self) -> None:
         with self.measure("insert (sync commit)"):
-            row = self.conn.execute(
-                f"INSERT INTO {LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id",
-                ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),),
-            ).fetchone()
+            row = self.cur.execute(INSERT_SQL, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
         self.ids.append(row[0])
 
     @task(3)
@@ -68,8 +73,7 @@ class PostgresUser(StoreUser):
         if not self.ids:
             return
         with self.measure("select by key"):
-            self.conn.execute(f"SELECT payload FROM {LOAD_SCHEMA}.events WHERE id = %s",
-                              (random.choice(self.ids),)).fetchone()
+            self.cur.execute(SELECT_SQL, (random.choice(self.ids),)).fetchone()
 
 
 class MongoUser(StoreUser):
@@ -146,10 +150,11 @@ async def _nats_close(client) -> None:
 _bridge: AsyncioBridge | None = None
 
 
-def nats_bridge(size: int) -> AsyncioBridge:
+def nats_bridge() -> AsyncioBridge:
+    """This process's bridge: one NATS connection that every user of the process shares."""
     global _bridge
     if _bridge is None:
-        _bridge = AsyncioBridge(_nats_connect, _nats_close, size)
+        _bridge = AsyncioBridge(_nats_connect, _nats_close)
     return _bridge
 
 
@@ -165,8 +170,7 @@ class NatsUser(StoreUser):
     store = "nats"
 
     def on_start(self) -> None:
-        self.bridge = nats_bridge(self.environment.parsed_options.num_users
-                                  if self.environment.parsed_options else 16)
+        self.bridge = nats_bridge()
         self.payload = os.urandom(256)
 
     @task

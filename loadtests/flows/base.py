@@ -158,5 +158,4 @@ class FlowUser(User):
 
     @property
     def nats(self):
-        opts = self.environment.parsed_options
-        return nats_bridge(max(getattr(opts, "num_users", None) or 16, 16))
+        return nats_bridge()

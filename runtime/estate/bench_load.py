@@ -1,7 +1,9 @@
 """`estate bench load`: `estate load`'s per-store operations by Locust next to the native ceiling.
 
 For each store and each concurrency N the Locust campaign (`estate.load.campaign`, the very users of
-`estate load`) runs first, then the same operations, same mix, same N, on the same estate:
+`estate load`) runs first — a Locust master and ``--workers`` worker processes (default: one per core),
+started as `estate load --profile … --workers` starts them — then the same operations, same mix, same N,
+on the same estate:
 - PostgreSQL: ``pgbench -M prepared -c N -j 2 -T s`` with two script files, the Locust user's INSERT
   (weight 1) and SELECT by key (weight 3), over TLS with the app role (credentials in the child's env);
 - NATS: ``nats bench js pub sync`` with N clients, 256 B messages, on the Locust user's own stream
@@ -53,14 +55,15 @@ class Native:
     errors: int = 0
 
 
-def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: float, env_name: str,
+def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: float, workers: int, env_name: str,
                    workdir: Path | None, base_port: int, out: Console) -> Table:
     if unknown := set(stores or []) - set(KINDS):
         raise EstateError(f"unknown store(s): {', '.join(sorted(unknown))}")
     kinds = [k for k in KINDS if k in (stores or KINDS)]
     levels = sorted(set(concurrencies))
-    table = Table(title=f"Locust vs native ceiling, {seconds:g} s each (ops/s; ratio = Locust ÷ native, "
-                        f"goal ≥ {GOAL} at saturation)")
+    who = f"Locust master + {workers} worker processes" if workers else "Locust in one process"
+    table = Table(title=f"{who} vs native ceiling, {seconds:g} s each, {os.cpu_count()} cores "
+                        f"(ops/s; ratio = Locust ÷ native, goal ≥ {GOAL} at saturation)")
     for col in ("store", "operation", "concurrency", "Locust ops/s", "native ops/s", "native tool", "ratio", "goal"):
         table.add_column(col, justify="right" if col in ("concurrency", "Locust ops/s", "native ops/s", "ratio") else "left")
     with bench_environment(env_name, workdir, base_port, out) as (environment, _key):
@@ -71,7 +74,7 @@ def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: 
                 write_private(env_file, environment.dump_json())
                 for kind in kinds:
                     for n in levels:
-                        locust = lt.campaign(env_file, kind, n, seconds)
+                        locust = lt.campaign(env_file, kind, n, seconds, workers)
                         for i, native in enumerate(NATIVE[kind](environment, n, seconds, locust)):
                             table.add_row(*_row(kind, n, locust, native, saturation=n == levels[-1], reference=i == 0))
         finally:

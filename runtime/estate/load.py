@@ -116,9 +116,11 @@ def cleanup(env: Environment, stores: list[str]) -> None:
         nt.run(drop)
 
 
-def campaign(env_file: Path, store: str, users: int, seconds: float) -> dict:
+def campaign(env_file: Path, store: str, users: int, seconds: float, workers: int = 0) -> dict:
+    """One Locust campaign of ``store``'s user in its own process (a master and ``workers`` worker processes)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtests.campaign", "--store", store, "--users", str(users), "--seconds", str(seconds)],
+        [sys.executable, "-m", "loadtests.campaign", "--store", store, "--users", str(users), "--seconds", str(seconds),
+         "--workers", str(workers)],
         capture_output=True, text=True, env={**os.environ, "ESTATE_ENVIRONMENT_FILE": str(env_file)},
     )
     if proc.returncode != 0:
