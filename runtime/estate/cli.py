@@ -163,6 +163,7 @@ def load(
     profile: Annotated[str | None, typer.Option("--profile", help="the platform's flows: smoke|baseline|peak|soak or a YAML path")] = None,
     workers: Annotated[int, typer.Option("--workers", min=0, help="with --profile: a Locust master and N worker processes")] = 0,
     during: Annotated[str | None, typer.Option("--during", help="with --profile: failover:postgres|nats|minio mid-run")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="with --profile: run this many seconds instead of the profile's duration_s")] = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="with --profile: where reports go (default .estate-load/<time>-<profile>)")] = None,
     reconcile_dir: Annotated[Path | None, typer.Option("--reconcile", help="reconcile a run kept with --keep again (then clean it up unless --keep)")] = None,
 ) -> None:
@@ -178,7 +179,8 @@ def load(
         if reconcile_dir:
             failed = rereconcile(load_environment(env, workdir), reconcile_dir, keep, out)
         else:
-            failed = profile_campaign(load_environment(env, workdir), env, workdir, profile, workers, during, run_dir, keep, out, _progress)
+            failed = profile_campaign(load_environment(env, workdir), env, workdir, profile, workers, during, run_dir, keep, out,
+                                      _progress, duration)
         if failed:
             raise typer.Exit(1)
         return

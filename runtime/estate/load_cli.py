@@ -11,7 +11,7 @@ from rich.console import Console
 from estate.environment import Environment
 from estate.errors import EstateError
 from estate.load_campaign import FAULTS, CampaignResult, run_campaign
-from estate.load_profile import load_profile
+from estate.load_profile import load_profile, shortened
 from estate.load_reconcile import cleanup, reconcile
 from estate import load_report as rep
 
@@ -27,9 +27,12 @@ def parse_during(during: str | None) -> str | None:
 
 def profile_campaign(environment: Environment, env_name: str, workdir: Path, profile_name: str, workers: int,
                      during: str | None, run_dir: Path | None, keep: bool, out: Console,
-                     progress: Callable[[str], None]) -> bool:
-    """Run the campaign and print what it found; True when the run failed."""
+                     progress: Callable[[str], None], duration_s: float | None = None) -> bool:
+    """Run the campaign (for ``duration_s`` instead of the profile's, if given) and print what it found;
+    True when the run failed."""
     profile = load_profile(profile_name)
+    if duration_s is not None:
+        profile = shortened(profile, duration_s)
     store = parse_during(during)
     if store and env_name != "local":
         raise EstateError("--during runs a failover drill, which kills servers: only on the local estate")

@@ -91,6 +91,14 @@ def shipped() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
+def shortened(profile: Profile, duration_s: float) -> Profile:
+    """``profile`` run for ``duration_s`` seconds instead (`estate load --duration`), validated as a profile."""
+    try:
+        return Profile.model_validate(profile.model_dump() | {"duration_s": duration_s})
+    except ValidationError as exc:
+        raise EstateError(f"--duration {duration_s:g}: {validation_message(exc)}") from None
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name, or a YAML file by path; a one-line EstateError when it is not valid."""
     path = Path(name_or_path)

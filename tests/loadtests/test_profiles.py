@@ -39,13 +39,15 @@ def test_shipped_profiles_load_and_bad_ones_name_the_key(tmp_path: Path) -> None
 
 
 def test_clean_smoke_campaign_passes_writes_reports_and_cleans_up(seeded: Environment, load_cli, tmp_path: Path) -> None:
-    proc = load_cli("--profile", "smoke", "--run-dir", str(tmp_path / "run"))
+    proc = load_cli("--profile", "smoke", "--run-dir", str(tmp_path / "run"), "--duration", "8")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "passed: 0 gate(s) missed, 0 reconciliation gap(s)" in proc.stdout
     run = tmp_path / "run"
+    assert yaml.safe_load((run / "profile.yaml").read_text())["duration_s"] == 8  # --duration overrides the profile's 10 s
     for name in ("report.html", "locust_stats.csv", "locust_stats_history.csv", "timeline.png", "summary.json"):
         assert (run / name).stat().st_size > 0, name
     summary = json.loads((run / "summary.json").read_text())
+    assert summary["shape"]["stopped_by"] == "duration"
     # the mix is weighted at random: the heavy chat flow always runs, and several flow families with it
     ran = {op for op, stats in summary["operations"].items() if stats["requests"] > 0}
     assert {"chat: append messages", "chat: open session"} <= ran, ran
@@ -111,12 +113,18 @@ def test_during_names_a_known_fault(load_cli, tmp_path: Path) -> None:
     assert proc.returncode != 0 and "failover:postgres|nats|minio" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_duration_override_is_validated_like_the_profile(load_cli) -> None:
+    proc = load_cli("--profile", "smoke", "--duration", "0")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "--duration 0: duration_s: Input should be greater than 0" in proc.stderr, proc.stderr
+
+
 def test_step_ramp_reports_the_knee_where_a_planted_delay_breaks_the_gate(seeded: Environment, load_cli,
                                                                           tmp_path: Path) -> None:
     """A trigger makes every chat append sleep 0.4 s once more than 3 of the run's users hold a PostgreSQL
     connection: a ramp of 1, 2, 3, 4… chat users must break its p50 gate at 4 users, report the knee at 3
     and stop by itself there, long before its duration or its last step."""
-    profile = write_profile(tmp_path / "ramp.yaml", users=8, spawn_rate=10, duration_s=300, bot_workers=0,
+    profile = write_profile(tmp_path / "ramp.yaml", users=8, spawn_rate=10, duration_s=300, max_requests=10_000_000, bot_workers=0,
                             weights={"chat": 1, "custom_bot": 0, "backtests": 0, "market": 0},
                             steps={"start_users": 1, "step_users": 1, "step_s": 4, "max_users": 8, "min_knee_users": 1},
                             gates={"chat: append messages": {"p50_ms": 200}})
