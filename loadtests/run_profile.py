@@ -53,7 +53,10 @@ def run(profile_path: Path, run_dir: Path, run_id: str, workers: int) -> dict:
     (run_dir / "started").write_text(str(started))  # a fault fired mid-run counts from here
     runner.start_shape()
     hard_stop = time.monotonic() + profile.duration_s + 120
-    while runner.state != STATE_STOPPED and runner.shape_greenlet is not None and time.monotonic() < hard_stop:
+    # A headless master's shape quits the runner, which kills the shape greenlet before it can clear
+    # shape_greenlet and never reaches STATE_STOPPED: a dead shape greenlet ends the run too.
+    while (runner.state != STATE_STOPPED and runner.shape_greenlet is not None and not runner.shape_greenlet.dead
+           and time.monotonic() < hard_stop):
         gevent.sleep(0.5)
     runner.quit()
     ended = time.time()

@@ -1,8 +1,8 @@
 """The profile's load shape: constant users, or a step ramp that stops at the knee (peak).
 
 Every campaign stops by itself: at ``duration_s``, at ``max_requests`` (the runner's aggregated count,
-so on a master it includes every worker), or — for a step ramp — when a step misses a gate (the knee
-is the last step that met them all) or the ramp passes ``max_users``. Each step's figures come from the
+so on a master it includes every worker), or — for a step ramp — when a step misses a gate of an
+operation that ran in it (the knee is the last step that met them all) or the ramp passes ``max_users``. Each step's figures come from the
 difference of Locust's response-time histograms at its start and end, so they are the step's own, and
 hold on a master as well. The outcome is written to ``shape.json`` in the run directory.
 """
@@ -68,7 +68,7 @@ class ProfileShape(LoadTestShape):
             diff = diff_response_time_dicts(hist, h0)
             ops[name] = {"requests": count, "failures": fails - f0, "rps": count / s.step_s,
                          **{f"p{int(q * 100)}_ms": calculate_response_time_percentile(diff, count, q) for q in (0.5, 0.95, 0.99)}}
-        misses = self.profile.judge(ops) if ops else [("*", "no requests")]
+        misses = self.profile.judge(ops, every_gate=False) if ops else [("*", "no requests")]
         users = s.start_users + self._step * s.step_users
         self.steps.append({"users": users, "rps": sum(o["rps"] for o in ops.values()), "operations": ops,
                            "misses": [f"{name}: {miss}" for name, miss in misses]})

@@ -96,6 +96,18 @@ def test_workers_run_users_in_several_processes(seeded: Environment, load_cli, t
     per_pid = {p.stem: sum(row[2] for row in json.loads(p.read_text())) for p in run.glob("timeline-*.json")}
     assert len(per_pid) == 2 and all(n > 0 for n in per_pid.values()), per_pid  # two worker processes, each ran requests
     assert "Locust processes that ran users: 2" in proc.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    # the master ends with its shape, not at the hard stop 120 s after the profile's duration
+    assert summary["shape"]["stopped_by"] == "duration" and summary["seconds"] < load_profile("smoke").duration_s + 60, summary
+
+
+def test_a_ramp_step_judges_the_operations_that_ran_a_whole_run_every_gate() -> None:
+    profile = load_profile("peak")
+    ran = {"chat: append messages": {"requests": 10, "failures": 0, "rps": 5.0, "p50_ms": 5, "p95_ms": 9, "p99_ms": 9}}
+    assert profile.judge(ran, every_gate=False) == []  # at 2 users no custom-bot user ran: not a broken gate
+    assert ("custom bot: submitted → visible", "no requests") in profile.judge(ran)
+    slow = {name: op | {"p95_ms": 900} for name, op in ran.items()}
+    assert profile.judge(slow, every_gate=False) == [("chat: append messages", "p95 900.0 ms > 250 ms")]
 
 
 def test_campaign_during_a_postgres_failover_reports_the_window_and_loses_nothing(seeded: Environment, load_cli,
