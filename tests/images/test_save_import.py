@@ -16,8 +16,13 @@ def test_saved_tar_imports_into_containerd(docker_client, images: dict, which: s
     socket = engine.containerd_socket()
     if not socket.exists():
         pytest.fail(f"no containerd socket at {socket}: the private engine (estate image engine up) runs one", pytrace=False)
-    tar = save(docker_client, images[which], tmp_path, print)
     name = images[which]
+    other = "127.0.0.1:5999/estate-test/other-name:1"  # a second tag, as `estate image push` adds one
+    docker_client.images.get(name).tag(other)
+    try:
+        tar = save(docker_client, name, tmp_path, print)
+    finally:
+        docker_client.images.remove(other)
     try:
         listed = containerd_import(tar, socket)
         assert f"docker.io/{name}" in listed or name in listed, listed

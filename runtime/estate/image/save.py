@@ -23,7 +23,7 @@ def save(client: docker.DockerClient, name: str, dest: Path, progress: Progress)
     out = dest / (name.rsplit("/", 1)[-1].replace(":", "_") + ".tar")
     partial = out.with_suffix(".partial")
     with partial.open("wb") as f:
-        for chunk in image.save(named=True):
+        for chunk in image.save(named=name):  # not True: that names the tar after the image's first tag
             f.write(chunk)
     partial.rename(out)
     progress(f"saved {name} to {out} ({out.stat().st_size / 2**20:.0f} MiB)")
