@@ -20,6 +20,14 @@ from estate.local.pki import ensure_pki
 from estate.local.process import ServerProcess, port_free
 
 
+@pytest.fixture(autouse=True)
+def _relocations_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work dirs that root would relocate (pytest's tmp dirs are 0700) go to a temp dir, not /var/lib/estate."""
+    from estate.local import layout as layout_mod
+
+    monkeypatch.setattr(layout_mod, "RELOCATED_ROOT", tmp_path_factory.mktemp("relocated"))
+
+
 def test_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "w", 31000)
     layout.create()
