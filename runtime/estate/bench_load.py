@@ -6,6 +6,8 @@ started as `estate load --profile … --workers` starts them — then the same o
 on the same estate:
 - PostgreSQL: ``pgbench -M prepared -c N -j 2 -T s`` with two script files, the Locust user's INSERT
   (weight 1) and SELECT by key (weight 3), over TLS with the app role (credentials in the child's env);
+  and the same statements by psycopg on N threads without Locust (a row of its own: the Python
+  client's ceiling, which tells Locust's cost apart from the client's);
 - NATS: ``nats bench js pub sync`` with N clients, 256 B messages, on the Locust user's own stream
   (same replicas, file storage), as many messages as Locust published in the same time — each publish
   waits for its ack, as the Locust user's do, so the ratio is against it — and ``nats bench js pub
@@ -53,6 +55,7 @@ class Native:
     tool: str
     rate: float
     errors: int = 0
+    role: str = "ceiling only"  # what a row that is not the goal's reference shows in the goal column
 
 
 def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: float, workers: int, env_name: str,
@@ -86,7 +89,7 @@ def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: 
 def _row(kind: str, n: int, locust: dict, native: Native, saturation: bool, reference: bool) -> list[str]:
     failures = sum(op["failures"] for op in locust["operations"].values())
     ratio = locust["total_rps"] / native.rate if native.rate else None
-    goal = "—" if not saturation or ratio is None else "ceiling only" if not reference else (
+    goal = "—" if not saturation or ratio is None else native.role if not reference else (
         "[green]met[/green]" if ratio >= GOAL else "[red]missed[/red]")
     notes = "".join(f" ({count} {who} errors)" for who, count in (("Locust", failures), ("native", native.errors)) if count)
     return [kind, OPERATIONS[kind] + notes, str(n), f"{locust['total_rps']:,.0f}", f"{native.rate:,.0f}", native.tool,
@@ -164,7 +167,27 @@ def _native_postgres(env: Environment, n: int, seconds: float, _locust: dict) ->
         raise EstateError(f"pgbench failed: {first_line(Exception(proc.stderr or proc.stdout))}")
     failed = re.search(r"number of failed transactions: (\d+)", proc.stdout)
     return [Native(f"pgbench -M prepared -c {n} -j {min(2, n)}", float(found.group(1)),
-                   int(failed.group(1)) if failed else 0)]
+                   int(failed.group(1)) if failed else 0), _psycopg_loop(pg, n, seconds, lo, hi)]
+
+
+def _psycopg_loop(pg, n: int, seconds: float, lo: int, hi: int) -> Native:
+    """The same statements by psycopg on n threads, no Locust: what a Python client gets on this machine,
+    so Locust's own cost (Locust ÷ this) is told apart from the Python client's (this ÷ pgbench)."""
+    insert = f"INSERT INTO {lt.LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id"
+    select = f"SELECT payload FROM {lt.LOAD_SCHEMA}.events WHERE id = %s"
+
+    def setup():
+        conn = pg.connect(Role.app, autocommit=True)
+        return conn, conn.cursor()
+
+    def step(state, i: int) -> None:
+        if i % 4 == 0:
+            state[1].execute(insert, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
+        else:
+            state[1].execute(select, (random.randint(lo, hi),)).fetchone()
+
+    rate, errors = _threads(n, seconds, setup, step, lambda state: state[0].close())
+    return Native(f"psycopg loop, {n} threads (no Locust)", rate, errors, role="Python client ceiling")
 
 
 # --- NATS: nats bench js pub sync (what Locust does) and async -----------------------------------

@@ -23,12 +23,16 @@ def test_postgres_row_has_a_numeric_ratio_and_the_load_schema_is_gone(local_esta
     proc = bench_load(local_estate, "--seconds", "2", "--store", "postgres", "--users", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     found = rows(proc, "postgres")
-    assert len(found) == 1, proc.stdout
+    assert len(found) == 2, proc.stdout
     store, _op, users, locust, native, tool, ratio, goal = found[0]
     assert (store, users) == ("postgres", "2") and tool.startswith("pgbench")
     assert float(locust.replace(",", "")) > 0 and float(native.replace(",", "")) > 0
     assert re.fullmatch(r"\d+\.\d\d", ratio), ratio
     assert goal in ("met", "missed")  # the only concurrency is the saturation one
+    *_, python, tool, ratio, goal = found[1]  # the same statements by psycopg without Locust
+    assert tool == "psycopg loop, 2 threads (no Locust)" and goal == "Python client ceiling"
+    assert float(python.replace(",", "")) > 0 and re.fullmatch(r"\d+\.\d\d", ratio), (python, ratio)
+    assert "errors" not in found[1][1], found[1]
     password = env.store("postgres").credential("app").password.get_secret_value()
     assert password not in proc.stdout + proc.stderr
     with adapter(env, "postgres").connect("admin") as conn:  # what the bench made is cleaned up
