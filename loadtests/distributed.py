@@ -8,7 +8,6 @@ their users over processes — over cores — the same way. Library mode: the ca
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import locust
 from locust import argument_parser
 from locust.env import Environment
 from locust.runners import Runner
+
+from estate.local.process import free_port
 
 WORKERS_READY_TIMEOUT = 60
 
@@ -32,23 +33,19 @@ def options(args: list[str]):
     return parser.parse_args(args)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(env: Environment, workers: int, locustfile: Path, log_dir: Path) -> tuple[Runner, list[subprocess.Popen]]:
     """A local runner (``workers=0``), or a master with ``workers`` connected worker processes (logs in
     ``log_dir/worker-I.log``); SystemExit when they do not all connect."""
     if not workers:
         return env.create_local_runner(), []
-    port = _free_port()
+    port = free_port()
     runner = env.create_master_runner("127.0.0.1", port)
     cmd = [str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--worker",
            "--master-host", "127.0.0.1", "--master-port", str(port)]
-    procs = [subprocess.Popen(cmd, stdout=open(log_dir / f"worker-{i}.log", "w"), stderr=subprocess.STDOUT)
-             for i in range(workers)]
+    procs = []
+    for i in range(workers):
+        with open(log_dir / f"worker-{i}.log", "w") as log:  # the worker keeps its own copy of the file
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
     deadline = time.monotonic() + WORKERS_READY_TIMEOUT
     while len(runner.clients.ready) < workers:
         if time.monotonic() > deadline or any(p.poll() is not None for p in procs):

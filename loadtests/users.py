@@ -22,12 +22,9 @@ from minio import Minio
 from pymongo import MongoClient
 
 from estate.environment import Environment, Role
+from estate.load import LOAD_BUCKET, LOAD_INSERT_SQL, LOAD_SCHEMA, LOAD_SELECT_SQL, LOAD_SUBJECT
 from loadtests.bridge import AsyncioBridge
 
-LOAD_SCHEMA = "estate_load"
-LOAD_BUCKET = "estate-load"
-LOAD_STREAM = "ESTATE_LOAD"
-LOAD_SUBJECT = "estate.load.events"
 OBJECT_SIZE = 4096
 
 
@@ -42,10 +39,6 @@ class StoreUser(User):
 
     def measure(self, name: str):
         return self.environment.events.request.measure(self.store, name)
-
-
-INSERT_SQL = f"INSERT INTO {LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id"
-SELECT_SQL = f"SELECT payload FROM {LOAD_SCHEMA}.events WHERE id = %s"
 
 
 class PostgresUser(StoreUser):
@@ -65,7 +58,7 @@ class PostgresUser(StoreUser):
     @task(1)
     def insert(self) -> None:
         with self.measure("insert (sync commit)"):
-            row = self.cur.execute(INSERT_SQL, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
+            row = self.cur.execute(LOAD_INSERT_SQL, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
         self.ids.append(row[0])
 
     @task(3)
@@ -73,7 +66,7 @@ class PostgresUser(StoreUser):
         if not self.ids:
             return
         with self.measure("select by key"):
-            self.cur.execute(SELECT_SQL, (random.choice(self.ids),)).fetchone()
+            self.cur.execute(LOAD_SELECT_SQL, (random.choice(self.ids),)).fetchone()
 
 
 class MongoUser(StoreUser):

@@ -173,18 +173,15 @@ def _native_postgres(env: Environment, n: int, seconds: float, _locust: dict) ->
 def _psycopg_loop(pg, n: int, seconds: float, lo: int, hi: int) -> Native:
     """The same statements by psycopg on n threads, no Locust: what a Python client gets on this machine,
     so Locust's own cost (Locust ÷ this) is told apart from the Python client's (this ÷ pgbench)."""
-    insert = f"INSERT INTO {lt.LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id"
-    select = f"SELECT payload FROM {lt.LOAD_SCHEMA}.events WHERE id = %s"
-
     def setup():
         conn = pg.connect(Role.app, autocommit=True)
         return conn, conn.cursor()
 
     def step(state, i: int) -> None:
         if i % 4 == 0:
-            state[1].execute(insert, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
+            state[1].execute(lt.LOAD_INSERT_SQL, ('{"kind": "load", "n": %d}' % random.randrange(1_000_000),)).fetchone()
         else:
-            state[1].execute(select, (random.randint(lo, hi),)).fetchone()
+            state[1].execute(lt.LOAD_SELECT_SQL, (random.randint(lo, hi),)).fetchone()
 
     rate, errors = _threads(n, seconds, setup, step, lambda state: state[0].close())
     return Native(f"psycopg loop, {n} threads (no Locust)", rate, errors, role="Python client ceiling")

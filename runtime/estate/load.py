@@ -24,6 +24,9 @@ from estate.stores import adapter
 from estate.stores.nats import add_stream
 
 LOAD_SCHEMA, LOAD_BUCKET, LOAD_STREAM, LOAD_SUBJECT = "estate_load", "estate-load", "ESTATE_LOAD", "estate.load.events"
+# The PostgreSQL load user's statements (loadtests.users; `estate bench load` runs them without Locust too).
+LOAD_INSERT_SQL = f"INSERT INTO {LOAD_SCHEMA}.events (payload) VALUES (%s) RETURNING id"
+LOAD_SELECT_SQL = f"SELECT payload FROM {LOAD_SCHEMA}.events WHERE id = %s"
 
 
 class Goal(BaseModel):

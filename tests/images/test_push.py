@@ -4,7 +4,6 @@ registry by default): the registry then serves the manifest and every layer, `es
 says "pushed", and the image pulls back as the same image."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ import yaml
 from estate.image.build import REPOSITORIES, default_tag, image_name
 from estate.image.status import states
 from estate.local.binaries import ensure_go_tool
+from estate.local.process import free_port
 
 MANIFESTS = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +28,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A registry on 127.0.0.1 storing into a temporary directory; its address."""
     binary = ensure_go_tool("registry", lambda msg: print(f"[registry] {msg}"))
     root: Path = tmp_path_factory.mktemp("registry")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     config = root / "config.yml"
     config.write_text(yaml.safe_dump({"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
                                       "storage": {"filesystem": {"rootdirectory": str(root / "data")}}}))
@@ -86,7 +80,7 @@ def test_push_then_pull_back(docker_client: docker.DockerClient, images: dict[st
 
 
 def test_push_to_nothing_is_one_line(docker_client: docker.DockerClient, images: dict[str, str]) -> None:
-    nowhere = f"127.0.0.1:{_free_port()}"
+    nowhere = f"127.0.0.1:{free_port()}"
     proc = _estate("image", "push", "--only", "postgres", "--registry", nowhere)
     docker_client.images.remove(image_name("postgres", registry=nowhere))  # the tag push made before it failed
     assert proc.returncode == 1

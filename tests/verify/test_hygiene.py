@@ -13,6 +13,7 @@ import pytest
 from checks import Outcome, run_checks
 from estate.environment import Environment, Role
 from estate.local import LocalEstate
+from estate.local.process import free_port
 
 SECRETS = "host: secret files mode 0600"
 DATA_DIRS = "host: data directories not world-readable"
@@ -102,16 +103,10 @@ def test_password_in_a_command_line_fails(env: Environment) -> None:
     assert_all_hold(env, PASSWORDS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
-
-
 def test_listener_beyond_loopback_fails(env: Environment, workdir: Path) -> None:
     assert_all_hold(env, LOOPBACK)
     # An operator serves the MinIO drives over HTTP to look at them, on every interface.
-    port = _free_port()
+    port = free_port("0.0.0.0")
     server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory",
                                str(workdir / "minio"), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -14,6 +14,13 @@ from typing import Callable
 from estate.errors import EstateError
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel has just handed out as free on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
