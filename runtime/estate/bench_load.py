@@ -17,6 +17,10 @@ on the same estate:
   it is not in the cache and the bench does not build it).
 ratio = Locust ops/s ÷ native ops/s; the goal is ≥ 0.8 at saturation (the highest N), judged against
 the first native tool of a store (the one doing what the Locust user does).
+
+Placement (``split``, the default on the local estate): the servers run on half of the CPUs and every
+load generator, Locust and native alike, on the other half (`estate.local.placement`), as when Locust
+runs on pods of its own; ``shared`` lets them compete for the same CPUs.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +46,9 @@ from estate.bench_seed import bench_environment
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
 from estate.local.binaries import postgres_bindir, tool
+from estate.local import LocalEstate
 from estate.local.files import write_private
+from estate.local.placement import Placement, placed, split
 from estate.stores import KINDS, adapter
 
 GOAL = 0.8
@@ -58,21 +65,30 @@ class Native:
     role: str = "ceiling only"  # what a row that is not the goal's reference shows in the goal column
 
 
-def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: float, workers: int, env_name: str,
-                   workdir: Path | None, base_port: int, out: Console) -> Table:
+PLACEMENTS = ("split", "shared")
+
+
+def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: float, workers: int | None,
+                   placement: str, env_name: str, workdir: Path | None, base_port: int, out: Console) -> Table:
+    """``workers`` None: one Locust worker per CPU the generators may use."""
     if unknown := set(stores or []) - set(KINDS):
         raise EstateError(f"unknown store(s): {', '.join(sorted(unknown))}")
+    if placement not in PLACEMENTS:
+        raise EstateError(f"unknown placement {placement!r}: split or shared")
     kinds = [k for k in KINDS if k in (stores or KINDS)]
     levels = sorted(set(concurrencies))
-    who = f"Locust master + {workers} worker processes" if workers else "Locust in one process"
-    table = Table(title=f"{who} vs native ceiling, {seconds:g} s each, {os.cpu_count()} cores "
-                        f"(ops/s; ratio = Locust ÷ native, goal ≥ {GOAL} at saturation)")
-    for col in ("store", "operation", "concurrency", "Locust ops/s", "native ops/s", "native tool", "ratio", "goal"):
-        table.add_column(col, justify="right" if col in ("concurrency", "Locust ops/s", "native ops/s", "ratio") else "left")
     with bench_environment(env_name, workdir, base_port, out) as (environment, _key):
+        cpus, where = _placement(environment, placement)
+        if workers is None:
+            workers = len(cpus.generators) if cpus else os.cpu_count() or 1
+        who = f"Locust master + {workers} worker processes" if workers else "Locust in one process"
+        table = Table(title=f"{who} vs native ceiling, {seconds:g} s each, {os.cpu_count()} cores, {where} "
+                            f"(ops/s; ratio = Locust ÷ native, goal ≥ {GOAL} at saturation)")
+        for col in ("store", "operation", "concurrency", "Locust ops/s", "native ops/s", "native tool", "ratio", "goal"):
+            table.add_column(col, justify="right" if col in ("concurrency", "Locust ops/s", "native ops/s", "ratio") else "left")
         lt.prepare(environment, kinds)
         try:
-            with tempfile.TemporaryDirectory(prefix="estate-bench-load-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="estate-bench-load-") as tmp, _pinned(environment, cpus):
                 env_file = Path(tmp) / "environment.json"
                 write_private(env_file, environment.dump_json())
                 for kind in kinds:
@@ -84,6 +100,23 @@ def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: 
             lt.cleanup(environment, kinds)
     out.print(table)
     return table
+
+
+def _placement(env: Environment, placement: str) -> tuple[Placement | None, str]:
+    """The CPU split to measure under, and how the table's title says where things ran."""
+    if env.workdir is None:
+        return None, "servers in the environment, load generators here"
+    cpus = split() if placement == "split" else None
+    if cpus:
+        return cpus, cpus.describe()
+    why = "" if placement == "shared" else " (one CPU: nothing to split)"
+    return None, f"servers and load generators sharing every CPU{why}"
+
+
+def _pinned(env: Environment, cpus: Placement | None):
+    if cpus is None:
+        return nullcontext()
+    return placed([pid for proc in LocalEstate(env.workdir).processes() if (pid := proc.pid())], cpus)
 
 
 def _row(kind: str, n: int, locust: dict, native: Native, saturation: bool, reference: bool) -> list[str]:

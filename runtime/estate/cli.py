@@ -568,7 +568,8 @@ def bench_load(
     store: Annotated[list[str] | None, typer.Option("--store", help="postgres|mongo|nats|minio; repeatable (default all)")] = None,
     users: Annotated[list[int] | None, typer.Option("--users", min=1, help="concurrency; repeatable (default 8 and 32: the highest is saturation)")] = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.5, help="measured seconds per run")] = 8,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Locust worker processes beside the master; 0: one process (default: one per core)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Locust worker processes beside the master; 0: one process (default: one per load-generator CPU)")] = None,
+    placement: Annotated[str, typer.Option("--placement", help="split: the local estate's servers on half of the CPUs, every load generator on the other half; shared: all on every CPU")] = "split",
     env: EnvOpt = "local",
     workdir: Annotated[Path | None, typer.Option("--workdir", help="an estate to use (default: a temporary one)")] = None,
     base_port: Annotated[int, typer.Option("--base-port", help="ports of the temporary estate")] = 29500,
@@ -576,8 +577,7 @@ def bench_load(
     """`estate load`'s operations by Locust next to pgbench, `nats bench` and raw client loops: Locust ÷ native."""
     from estate.bench_load import run_load_bench
 
-    run_load_bench(store, users or [8, 32], seconds, (os.cpu_count() or 1) if workers is None else workers, env, workdir,
-                   base_port, out)
+    run_load_bench(store, users or [8, 32], seconds, workers, placement, env, workdir, base_port, out)
 
 
 @bench_app.command("image")
