@@ -86,20 +86,28 @@ def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: 
                             f"(ops/s; ratio = Locust ÷ native, goal ≥ {GOAL} at saturation)")
         for col in ("store", "operation", "concurrency", "Locust ops/s", "native ops/s", "native tool", "ratio", "goal"):
             table.add_column(col, justify="right" if col in ("concurrency", "Locust ops/s", "native ops/s", "ratio") else "left")
-        lt.prepare(environment, kinds)
         try:
             with tempfile.TemporaryDirectory(prefix="estate-bench-load-") as tmp, _pinned(environment, cpus):
                 env_file = Path(tmp) / "environment.json"
                 write_private(env_file, environment.dump_json())
                 for kind in kinds:
                     for n in levels:
+                        _empty(environment, kind)
                         locust = lt.campaign(env_file, kind, n, seconds, workers)
+                        _empty(environment, kind)
                         for i, native in enumerate(NATIVE[kind](environment, n, seconds, locust)):
                             table.add_row(*_row(kind, n, locust, native, saturation=n == levels[-1], reference=i == 0))
         finally:
             lt.cleanup(environment, kinds)
     out.print(table)
     return table
+
+
+def _empty(env: Environment, kind: str) -> None:
+    """Each measurement starts from an empty load target: a store whose reads slow down as it grows (FerretDB's
+    find by _id does) would otherwise favour whichever side ran first."""
+    lt.cleanup(env, [kind])
+    lt.prepare(env, [kind])
 
 
 def _placement(env: Environment, placement: str) -> tuple[Placement | None, str]:
