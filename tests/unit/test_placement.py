@@ -46,11 +46,15 @@ def server():
     os.kill(child, 9)
 
 
-def test_placed_pins_every_thread_and_child_and_gives_them_back(server) -> None:
-    proc, child = server
-    cpus = split()
-    if cpus is None:
+@pytest.fixture
+def cpus() -> Placement:
+    if (found := split()) is None:
         pytest.skip("needs two CPUs: this process may use one")
+    return found
+
+
+def test_placed_pins_every_thread_and_child_and_gives_them_back(server, cpus: Placement) -> None:
+    proc, child = server
     everything = os.sched_getaffinity(0)
     assert len(masks(proc.pid, child)) >= 3  # the main thread, its thread, the child
     with placed([proc.pid], cpus):
@@ -66,11 +70,8 @@ def test_placed_pins_every_thread_and_child_and_gives_them_back(server) -> None:
     assert os.sched_getaffinity(0) == everything
 
 
-def test_placed_gives_the_cpus_back_when_the_body_fails(server) -> None:
+def test_placed_gives_the_cpus_back_when_the_body_fails(server, cpus: Placement) -> None:
     proc, child = server
-    cpus = split()
-    if cpus is None:
-        pytest.skip("needs two CPUs: this process may use one")
     everything = os.sched_getaffinity(0)
     with pytest.raises(RuntimeError), placed([proc.pid], cpus):
         time.sleep(0.01)
