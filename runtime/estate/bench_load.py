@@ -105,9 +105,13 @@ def run_load_bench(stores: list[str] | None, concurrencies: list[int], seconds: 
 
 def _empty(env: Environment, kind: str) -> None:
     """Each measurement starts from an empty load target: a store whose reads slow down as it grows (FerretDB's
-    find by _id does) would otherwise favour whichever side ran first."""
+    find by _id does) would otherwise favour whichever side ran first. PostgreSQL starts right after a
+    checkpoint, so that the timed one (every checkpoint_timeout) does not land in one side's run only."""
     lt.cleanup(env, [kind])
     lt.prepare(env, [kind])
+    if kind == "postgres":
+        with adapter(env, "postgres").connect(Role.admin, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
 
 
 def _placement(env: Environment, placement: str) -> tuple[Placement | None, str]:
