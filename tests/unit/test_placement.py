@@ -19,6 +19,15 @@ print(child.pid, flush=True)
 time.sleep(60)
 """
 
+# A bench under the placement, killed by SIGTERM while it measures.
+BENCH = """
+import sys, time
+from estate.local.placement import placed, split
+with placed([int(sys.argv[1])], split()):
+    print("placed", flush=True)
+    time.sleep(60)
+"""
+
 FORK_CHILD = ("import subprocess, sys; print(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
               "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)")
 
@@ -78,3 +87,14 @@ def test_placed_gives_the_cpus_back_when_the_body_fails(server, cpus: Placement)
         raise RuntimeError("the campaign failed")
     assert all(mask == everything for mask in masks(proc.pid, child).values())
     assert os.sched_getaffinity(0) == everything
+
+
+def test_a_bench_ended_by_sigterm_gives_the_cpus_back(server, cpus: Placement) -> None:
+    proc, child = server
+    everything = os.sched_getaffinity(0)
+    bench = subprocess.Popen([sys.executable, "-c", BENCH, str(proc.pid)], stdout=subprocess.PIPE, text=True)
+    assert bench.stdout.readline().strip() == "placed"
+    assert all(mask == set(cpus.servers) for mask in masks(proc.pid, child).values())
+    bench.terminate()
+    assert bench.wait(timeout=10) == 128 + 15
+    assert all(mask == everything for mask in masks(proc.pid, child).values())

@@ -11,6 +11,8 @@ starts: Locust, pgbench, `nats bench`, client threads — on the rest.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +47,9 @@ def placed(server_pids: Iterable[int], placement: Placement) -> Iterator[None]:
     (what it starts inherits it) to ``placement.generators``; on exit every one of them gets back the
     CPUs this thread had."""
     pids, everything = list(server_pids), os.sched_getaffinity(0)
+    main = threading.current_thread() is threading.main_thread()
+    if main:  # a SIGTERM (a CI timeout, `kill`) ends the bench through the finally below, not around it
+        before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         pin_tree(pids, placement.servers)
         os.sched_setaffinity(0, placement.generators)
@@ -52,6 +57,12 @@ def placed(server_pids: Iterable[int], placement: Placement) -> Iterator[None]:
     finally:
         os.sched_setaffinity(0, everything)
         pin_tree(pids, everything)
+        if main:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _exit_on_sigterm(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def pin_tree(pids: Iterable[int], cpus: Iterable[int]) -> int:
