@@ -45,8 +45,8 @@ from estate import load as lt
 from estate.bench_seed import bench_environment
 from estate.environment import Environment, Role
 from estate.errors import EstateError, first_line
-from estate.local.binaries import postgres_bindir, tool
 from estate.local import LocalEstate
+from estate.local.binaries import postgres_bindir, tool
 from estate.local.files import write_private
 from estate.local.placement import Placement, placed, split
 from estate.stores import KINDS, adapter

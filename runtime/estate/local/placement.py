@@ -65,22 +65,19 @@ def _exit_on_sigterm(signum: int, _frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def pin_tree(pids: Iterable[int], cpus: Iterable[int]) -> int:
-    """Set the CPU affinity of every thread of each process and of its descendants; the number of threads
-    set. Twice over: a thread started from one not yet pinned during the first pass is caught by the second."""
-    cpus, pids, count = set(cpus), list(pids), 0
+def pin_tree(pids: Iterable[int], cpus: Iterable[int]) -> None:
+    """Set the CPU affinity of every thread of each process and of its descendants. Twice over: a thread
+    started from one not yet pinned during the first pass is caught by the second."""
+    cpus, pids = set(cpus), list(pids)
     for _ in range(2):
-        count = 0
         for proc in _trees(pids):
             for thread in _threads(proc):
                 try:
                     os.sched_setaffinity(thread, cpus)
-                    count += 1
                 except ProcessLookupError:
                     pass  # the thread ended meanwhile
                 except PermissionError as exc:
                     raise EstateError(f"cannot set the CPU affinity of pid {proc.pid}: {exc.strerror}") from None
-    return count
 
 
 def _trees(pids: list[int]) -> list[psutil.Process]:
